@@ -1,0 +1,26 @@
+# Two entry points, both idempotent: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.synthtrace-installed
+PIP := $(PY) -m pip install --disable-pip-version-check -q
+
+.PHONY: demo test install clean
+
+install: $(STAMP)
+
+# torch first, pinned to the CPU build, so no dependency pulls a CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) torch==2.13.0
+	$(PIP) -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/synthtrace demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache

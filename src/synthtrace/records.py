@@ -1,0 +1,72 @@
+"""Frozen records passed between stages."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """What was learned about a file while decoding it.
+
+    ``notes`` lists every conversion applied on the way to 8-bit RGB (palette,
+    CMYK, 16-bit, alpha, EXIF rotation, first GIF frame), so a report can say
+    exactly what the detectors saw.
+    """
+
+    path: str
+    sha256: str
+    format: str
+    width: int
+    height: int
+    mode: str
+    file_size: int
+    jpeg_quality: float | None = None
+    n_frames: int = 1
+    exif_orientation: int | None = None
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["notes"] = list(self.notes)
+        return d
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detector's output for one image."""
+
+    score: float  # raw head output, higher = more likely generated
+    probability: float  # calibrated P(generated) on the bundle's validation split
+    decision: str  # "fake" | "real"
+    threshold: float
+    detector: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """One row of a scan: the record and detection, or the reason it failed."""
+
+    path: str
+    record: ImageRecord | None = None
+    detection: Detection | None = None
+    error: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "ok": self.ok,
+            "error": self.error,
+            "record": self.record.to_dict() if self.record else None,
+            "detection": self.detection.to_dict() if self.detection else None,
+            **self.extras,
+        }
