@@ -34,6 +34,31 @@ class ImageRecord:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """One piece of evidence about an image, from any stage.
+
+    ``direction`` says which way it points: "generated", "authentic" or "none"
+    (informational, or absence of evidence). ``strength`` (0..1) is how strongly
+    it points that way if taken at face value; ``reliability`` (0..1) is how much
+    it can be trusted for *this* file (a signed and trusted manifest is ~1, a
+    pixel statistic after heavy recompression is low). ``error`` is set when the
+    evidence could not be read; the scan goes on.
+    """
+
+    source: str  # stage: "c2pa", "iptc", "exif", "params", "watermark", "spectrum", "jpeg", "detector", ...
+    name: str  # short machine name, e.g. "digital_source_type"
+    direction: str = "none"
+    strength: float = 0.0
+    reliability: float = 0.0
+    explanation: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Detection:
     """One detector's output for one image."""
 
