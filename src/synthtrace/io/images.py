@@ -52,9 +52,9 @@ IMAGE_EXTENSIONS = frozenset(
 )
 
 # Only these decoders may run on untrusted bytes: a smaller attack surface than
-# Pillow's full plugin list, and exactly the formats we test. MPO is how Pillow
-# names JPEGs from cameras that embed a second (depth/preview) picture.
-_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF", "AVIF")
+# Pillow's full plugin list, and exactly the formats we test. (The JPEG decoder
+# also yields "MPO" for camera JPEGs with an embedded second picture.)
+_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF", "AVIF")
 _FORMAT_LIST = "JPEG, PNG, WebP, TIFF, BMP, GIF, HEIC/HEIF, AVIF"
 
 # Pillow keeps its own process-wide bomb limit (warns above ~89 MP, refuses above
@@ -149,7 +149,11 @@ def load_image_bytes(data: bytes, name: str, *, max_pixels: int = DEFAULT_MAX_PI
 
 def _decode(data: bytes, name: str, max_pixels: int) -> LoadedImage:
     notes: list[str] = []
-    with Image.open(io.BytesIO(data), formats=_FORMATS) as im:
+    Image.init()
+    # Pillow fails with KeyError on a format it has no decoder for (AVIF in older
+    # builds, HEIF without pillow-heif), so ask only for those it has.
+    formats = [f for f in _FORMATS if f in Image.OPEN]
+    with Image.open(io.BytesIO(data), formats=formats) as im:
         width, height = im.size
         if width * height > max_pixels:
             raise _too_large(name, (width, height), max_pixels)
@@ -169,12 +173,12 @@ def _decode(data: bytes, name: str, max_pixels: int) -> LoadedImage:
         if orientation in range(2, 9):
             notes.append(f"rotated/flipped upright per EXIF orientation {orientation}")
         rgb = _to_rgb(upright, notes)
-    record = ImageRecord(
+    record = ImageRecord(  # width/height describe the pixels returned (after EXIF rotation)
         path=name,
         sha256=hashlib.sha256(data).hexdigest(),
         format=fmt,
-        width=width,
-        height=height,
+        width=int(rgb.shape[1]),
+        height=int(rgb.shape[0]),
         mode=mode,
         file_size=len(data),
         jpeg_quality=quality,
