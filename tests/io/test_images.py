@@ -87,6 +87,19 @@ def test_text_file_named_png(tmp_path):
     assert "notes.png" in str(e.value)
 
 
+def test_truncated_header_is_not_called_a_non_image(tmp_path):
+    data = _save(tmp_path, "ok.png", Image.fromarray(_pattern())).read_bytes()
+    with pytest.raises(UnreadableImageError, match="starts like a PNG file but its header is truncated"):
+        load_image_bytes(data[:40], "short.png")
+
+
+def test_corrupt_exif_does_not_hide_good_pixels(tmp_path):
+    px = _pattern()
+    p = _save(tmp_path, "e.jpg", Image.fromarray(px), quality=95, exif=b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x05\x00")
+    out = load_image(p)
+    assert out.rgb.shape == px.shape and out.record.exif_orientation is None
+
+
 def test_format_outside_the_allow_list_is_refused(tmp_path):
     p = _save(tmp_path, "x.png", Image.fromarray(_pattern()), format="PPM")  # Pillow could read it
     with pytest.raises(UnreadableImageError, match="not a supported image format"):
@@ -153,6 +166,20 @@ def test_16bit_png_is_scaled_not_clipped(tmp_path):
     np.testing.assert_array_equal(out.rgb[..., 0], out.rgb[..., 2])
     assert len(np.unique(out.rgb)) > 200  # clipping at 255 would leave almost everything white
     assert any("16-bit" in n for n in out.record.notes)
+
+
+def test_16bit_rgb_png_is_noted():
+    h, w = 4, 8
+    v = np.linspace(0, 65535, h * w * 3).astype(">u2").reshape(h, w, 3)
+    raw = b"".join(b"\0" + v[i].tobytes() for i in range(h))
+    data = bytearray(_png_header_only(w, h, bit_depth=16, color_type=2))
+    idat = data.index(b"IDAT") - 4
+    chunk = struct.pack(">I", len(zlib.compress(raw))) + b"IDAT" + zlib.compress(raw)
+    chunk += struct.pack(">I", zlib.crc32(chunk[4:]))
+    png = bytes(data[:idat]) + chunk + bytes(data[data.index(b"IEND") - 4 :])
+    out = load_image_bytes(png, "deep_rgb.png")
+    np.testing.assert_allclose(out.rgb.astype(int), v.astype(int) / 257, atol=1)  # scaled, not clipped
+    assert "16-bit per channel RGB reduced to 8 bit (high byte)" in out.record.notes
 
 
 def test_animated_gif_first_frame(tmp_path):

@@ -134,12 +134,20 @@ def load_image_bytes(data: bytes, name: str, *, max_pixels: int = DEFAULT_MAX_PI
     except Image.DecompressionBombError as exc:
         raise _too_large(name, None, max_pixels, detail=str(exc)) from None
     except UnidentifiedImageError:
-        hint = ""
+        looks_like = _sniff(data)
         if data[4:8] == b"ftyp" and not HEIF_AVAILABLE:
-            hint = " It looks like HEIC/HEIF: install pillow-heif to read it."
+            raise UnreadableImageError(
+                f"{name}: looks like HEIC/HEIF/AVIF, which needs pillow-heif. Install it "
+                "(pip install pillow-heif) or convert the file to JPEG/PNG."
+            ) from None
+        if looks_like:
+            raise UnreadableImageError(
+                f"{name}: starts like a {looks_like} file but its header is truncated or corrupt "
+                f"({len(data)} bytes). Re-download or re-export it."
+            ) from None
         raise UnreadableImageError(
             f"{name}: content is not a supported image format ({_FORMAT_LIST}); "
-            f"got {len(data)} bytes starting with {data[:8]!r}.{hint} "
+            f"got {len(data)} bytes starting with {data[:8]!r}. "
             "Check that the file really is an image (the extension may be wrong)."
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, TypeError) as exc:
@@ -166,11 +174,15 @@ def _decode(data: bytes, name: str, max_pixels: int) -> LoadedImage:
         quality = None
         if fmt in ("JPEG", "MPO"):
             quality = estimate_jpeg_quality(getattr(im, "quantization", None) or {})
-        orientation = im.getexif().get(_ORIENTATION_TAG)
-        orientation = int(orientation) if isinstance(orientation, int) else None
-        im.load()  # decode now so truncation is reported as such
-        upright = ImageOps.exif_transpose(im)
+        if mode in ("RGB", "RGBA") and _is_16bit_rawmode(im):
+            notes.append(f"16-bit per channel {mode} reduced to 8 bit (high byte)")
+        # Decode before reading EXIF: PNG's getexif() decodes implicitly, and a
+        # pixel error must surface as corrupt/truncated, not as "EXIF unreadable".
+        im.load()
+        orientation = _orientation(im, notes)
+        upright = im
         if orientation in range(2, 9):
+            upright = ImageOps.exif_transpose(im)
             notes.append(f"rotated/flipped upright per EXIF orientation {orientation}")
         rgb = _to_rgb(upright, notes)
     record = ImageRecord(  # width/height describe the pixels returned (after EXIF rotation)
@@ -187,6 +199,44 @@ def _decode(data: bytes, name: str, max_pixels: int) -> LoadedImage:
         notes=tuple(notes),
     )
     return LoadedImage(rgb=rgb, record=record)
+
+
+def _is_16bit_rawmode(im: Image.Image) -> bool:
+    """Pillow silently keeps the high byte of 16-bit RGB(A); detect it so the record says so."""
+    for tile in im.tile[:1]:
+        args = tile.args
+        raw = args if isinstance(args, str) else (args[0] if isinstance(args, tuple) and args else "")
+        return isinstance(raw, str) and ";16" in raw
+    return False
+
+
+def _orientation(im: Image.Image, notes: list[str]) -> int | None:
+    """The EXIF orientation tag; broken EXIF must not make good pixels unreadable."""
+    try:
+        value = im.getexif().get(_ORIENTATION_TAG)
+    except Exception as exc:  # noqa: BLE001 - any EXIF parser failure is the same to us
+        notes.append(f"EXIF unreadable ({type(exc).__name__}); orientation not applied")
+        return None
+    return int(value) if isinstance(value, int) else None
+
+
+_MAGIC = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF8", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"BM", "BMP"),
+)
+
+
+def _sniff(data: bytes) -> str | None:
+    """Name the format a file claims by its magic bytes, to tell "truncated" from "not an image"."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    if data[4:8] == b"ftyp":
+        return "HEIC/HEIF/AVIF"
+    return next((fmt for magic, fmt in _MAGIC if data.startswith(magic)), None)
 
 
 def _to_rgb(im: Image.Image, notes: list[str]) -> np.ndarray:
@@ -318,6 +368,7 @@ def _pillow_bomb_limit(max_pixels: int) -> Iterator[None]:
 
     Pillow's warning band is silenced (our header check, with the caller's limit,
     decides); its hard limit is raised only when the caller asked for more.
+    Pillow's "Corrupt EXIF" warnings are silenced too.
     """
     old = Image.MAX_IMAGE_PIXELS
     raise_limit = old is not None and max_pixels > 2 * old
@@ -327,6 +378,8 @@ def _pillow_bomb_limit(max_pixels: int) -> Iterator[None]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Metadata damage is common in the wild and says nothing about pixels.
+            warnings.filterwarnings("ignore", message="Corrupt EXIF", category=UserWarning)
             yield
     finally:
         if raise_limit:
@@ -347,7 +400,8 @@ def _too_large(
 
 def _corrupt(name: str, exc: BaseException) -> UnreadableImageError:
     msg = str(exc) or type(exc).__name__
-    if "truncated" in msg.lower() or isinstance(exc, EOFError):
+    low = msg.lower()
+    if "truncated" in low or "end of file" in low or isinstance(exc, EOFError):
         return UnreadableImageError(
             f"{name}: file is truncated ({msg}); the image data ends early, e.g. an "
             "interrupted download or copy. Re-download or re-export it."
