@@ -1,0 +1,189 @@
+"""Images → feature matrix, with a thread pool feeding batched inference.
+
+Why threads: Pillow decode/resize and numpy release the GIL, so decoding batch
+k+1 overlaps the model running batch k without pickling arrays between
+processes. Cache hits cost one file read + sha256; they are never decoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from synthtrace.backbones.base import Backbone
+from synthtrace.errors import SynthtraceError, UnreadableImageError
+from synthtrace.features.cache import CacheKey, FeatureCache, FeatureNamespace
+
+
+@dataclass
+class _Item:
+    index: int
+    sha256: str
+    vector: np.ndarray | None = None  # cache hit
+    pixels: np.ndarray | None = None  # miss: preprocessed (3, H, W)
+
+
+def extract_features(
+    images: Sequence[str | Path],
+    backbone: Backbone,
+    *,
+    layer: str = "last",
+    pooling: str = "cls",
+    batch_size: int = 32,
+    cache_dir: str | Path | None = None,
+    refresh_cache: bool = False,
+    progress: bool = True,
+    num_workers: int = 2,
+) -> np.ndarray:
+    """Features for ``images`` in order, shape (N, D) float32.
+
+    ``cache_dir`` enables the content-addressed cache (see ``features.cache``);
+    ``refresh_cache`` recomputes and overwrites. ``num_workers=0`` decodes in the
+    calling thread. Image errors are re-raised with the file named.
+    """
+    backbone.validate(layer, pooling)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    paths = [Path(p) for p in images]
+    namespace: FeatureNamespace | None = None
+    if cache_dir is not None:
+        key = CacheKey.for_backbone(backbone, layer=layer, pooling=pooling)
+        namespace = FeatureCache(cache_dir).open(
+            key, refresh=refresh_cache, details={"preprocess": backbone.preprocess.to_dict()}
+        )
+    if not paths:
+        return np.zeros((0, _feature_dim(backbone, layer, pooling)), dtype=np.float32)
+
+    use_cache = namespace is not None and not refresh_cache
+
+    def prepare(i: int) -> _Item:
+        path = paths[i]
+        data = _read(path)
+        sha = hashlib.sha256(data).hexdigest()
+        if use_cache and namespace is not None and (vec := namespace.get(sha)) is not None:
+            return _Item(i, sha, vector=vec)
+        from synthtrace.io.images import load_image_bytes
+
+        try:
+            rgb = load_image_bytes(data, str(path)).rgb
+            return _Item(i, sha, pixels=backbone.preprocess(rgb))
+        except SynthtraceError:
+            raise
+        except Exception as exc:  # a decoder/preprocessing failure we did not anticipate
+            raise UnreadableImageError(f"{path}: cannot be decoded or preprocessed ({exc}).") from exc
+
+    out: np.ndarray | None = None
+
+    def store(index: int, vec: np.ndarray) -> None:
+        nonlocal out
+        if out is None:
+            out = np.empty((len(paths), vec.shape[-1]), dtype=np.float32)
+        out[index] = vec
+
+    pending: list[_Item] = []
+
+    def run_batch() -> None:
+        # Group by shape: without a crop, images of different aspect ratios can't stack.
+        groups: dict[tuple[int, ...], list[_Item]] = {}
+        for item in pending:
+            assert item.pixels is not None
+            groups.setdefault(item.pixels.shape, []).append(item)
+        for items in groups.values():
+            batch = torch.from_numpy(np.stack([it.pixels for it in items]))  # type: ignore[misc]
+            feats = backbone.embed(batch, layer=layer, pooling=pooling).cpu().numpy()
+            for it, vec in zip(items, feats):
+                store(it.index, vec)
+                if namespace is not None:
+                    namespace.put(it.sha256, vec)
+        pending.clear()
+
+    with _progress_bar(len(paths), enabled=progress, label=f"features {backbone.id} [{layer}/{pooling}]") as advance:
+        for item in _ordered(prepare, len(paths), num_workers, lookahead=2 * batch_size):
+            if item.vector is not None:
+                store(item.index, item.vector)
+                advance(1, hit=True)
+                continue
+            pending.append(item)
+            if len(pending) >= batch_size:
+                n = len(pending)
+                run_batch()
+                advance(n, hit=False)
+        if pending:
+            n = len(pending)
+            run_batch()
+            advance(n, hit=False)
+    assert out is not None
+    return out
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        from synthtrace.io.images import load_image
+
+        load_image(path)  # raises UnreadableImageError with the precise reason and the path
+        raise
+
+
+def _ordered(fn: Callable[[int], _Item], n: int, workers: int, *, lookahead: int) -> Iterator[_Item]:
+    """fn(0..n-1) in order; with workers > 0, at most ``lookahead`` run ahead (bounded memory)."""
+    if workers <= 0:
+        yield from (fn(i) for i in range(n))
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synthtrace-decode")
+    queue: deque[Future[_Item]] = deque()
+    try:
+        for i in range(n):
+            queue.append(pool.submit(fn, i))
+            if len(queue) > lookahead:
+                yield queue.popleft().result()
+        while queue:
+            yield queue.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _progress_bar:
+    """A rich progress bar with a cache-hit count, or a no-op."""
+
+    def __init__(self, total: int, *, enabled: bool, label: str) -> None:
+        self.total, self.enabled, self.label = total, enabled, label
+        self.hits = 0
+
+    def __enter__(self) -> Callable[..., None]:
+        if not self.enabled:
+            return lambda n, hit: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[hits]} cached"), TimeRemainingColumn(),
+        )
+        self.bar.__enter__()
+        from rich.markup import escape
+
+        task = self.bar.add_task(escape(self.label), total=self.total, hits=0)
+
+        def advance(n: int, hit: bool) -> None:
+            self.hits += n if hit else 0
+            self.bar.update(task, advance=n, hits=self.hits)
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.bar.__exit__(None, None, None)
+
+
+def _feature_dim(backbone: Backbone, layer: str, pooling: str) -> int:
+    """D for an empty input list, from one blank image of the model's input size."""
+    side = backbone.preprocess.crop or backbone.preprocess.resize or 224
+    return int(backbone.embed(torch.zeros(1, 3, side, side), layer=layer, pooling=pooling).shape[-1])
