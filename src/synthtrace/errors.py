@@ -11,7 +11,7 @@ class SynthtraceError(Exception):
     """Base class for every error synthtrace raises on purpose."""
 
 
-class InputError(SynthtraceError):
+class InputError(SynthtraceError, ValueError):
     """A user-supplied file or value cannot be used."""
 
 
