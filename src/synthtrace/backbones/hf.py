@@ -70,7 +70,7 @@ class HFBackbone(Backbone):
                 config = transformers.AutoConfig.from_pretrained(self.name_or_path, **kw)
             except (OSError, ValueError) as exc:
                 raise ConfigError(
-                    f"cannot load a model config from {self.name_or_path!r}: {exc}. Pass a local "
+                    f"cannot load a model config from {self.name_or_path!r}: {str(exc).rstrip('.')}. Pass a local "
                     "directory written by save_pretrained, or a hub id already in the local cache "
                     "(nothing is downloaded when HF_HUB_OFFLINE=1)."
                 ) from None
