@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prov_helpers import Chain, make_chain
+from .prov_helpers import Chain, make_chain
 
 
 @pytest.fixture(scope="session")

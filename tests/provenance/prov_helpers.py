@@ -1,7 +1,7 @@
 """Helpers for provenance tests: images and signatures made the way generators make them.
 
-A uniquely named module (not conftest) so that tests can import it without
-clashing with other test folders' conftest modules.
+Imported relatively (``from .prov_helpers import ...``), as pytest runs in
+importlib mode.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from prov_helpers import jpeg_bytes, png_bytes, sign_c2pa
+from .prov_helpers import jpeg_bytes, png_bytes, sign_c2pa
 from synthtrace.provenance import read_provenance
 from synthtrace.provenance.c2pa import read_c2pa
 
@@ -55,7 +55,7 @@ def test_trusted_once_root_is_an_anchor(signed_jpeg, anchors):
 
 
 def test_untrusted_with_someone_elses_anchor(signed_jpeg, tmp_path):
-    from prov_helpers import make_chain
+    from .prov_helpers import make_chain
 
     other = tmp_path / "other.pem"
     other.write_bytes(make_chain().root_pem)

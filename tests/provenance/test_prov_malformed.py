@@ -9,7 +9,7 @@ import zlib
 import pytest
 from PIL import Image, PngImagePlugin
 
-from prov_helpers import jpeg_bytes, png_bytes, xmp_packet
+from .prov_helpers import jpeg_bytes, png_bytes, xmp_packet
 from synthtrace.provenance import read_provenance
 from synthtrace.provenance.metadata import MAX_TEXT_BYTES
 

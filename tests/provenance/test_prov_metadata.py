@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image, PngImagePlugin
 
-from prov_helpers import jpeg_bytes, png_bytes, xmp_packet
+from .prov_helpers import jpeg_bytes, png_bytes, xmp_packet
 from synthtrace.provenance import read_provenance
 from synthtrace.provenance.metadata import (
     DIGITAL_SOURCE_TYPES,

@@ -8,7 +8,7 @@ import json
 import pytest
 from PIL import Image, PngImagePlugin
 
-from prov_helpers import jpeg_bytes, png_bytes, xmp_packet
+from .prov_helpers import jpeg_bytes, png_bytes, xmp_packet
 from synthtrace.provenance import read_provenance
 from synthtrace.provenance.metadata import MetadataError
 from synthtrace.provenance.params import decode_user_comment, parse_a1111

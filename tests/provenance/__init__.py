@@ -1,0 +1,1 @@
+"""Provenance reader tests (a package so helpers import relatively under importlib mode)."""
