@@ -16,7 +16,7 @@ import os
 import struct
 import threading
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -410,3 +410,27 @@ def _corrupt(name: str, exc: BaseException) -> UnreadableImageError:
         f"{name}: corrupt or unsupported image data ({type(exc).__name__}: {msg}). "
         "Re-export it as PNG or JPEG."
     )
+
+
+def load_images(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    workers: int = 2,
+    progress: bool = False,
+    label: str = "decoding",
+) -> list[LoadedImage]:
+    """Decode many files in order with a thread pool (Pillow releases the GIL).
+
+    Raises the first file's error; use ``load_image`` per file to go past bad ones.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from synthtrace.progress import progress_bar
+
+    out: list[LoadedImage] = []
+    with progress_bar(len(paths), label, enabled=progress) as advance, ThreadPoolExecutor(max(1, workers)) as pool:
+        for loaded in pool.map(lambda p: load_image(p, max_pixels=max_pixels), paths):
+            out.append(loaded)
+            advance(1)
+    return out

@@ -1,0 +1,30 @@
+"""`synthtrace train`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from synthtrace.cli.console import err
+
+
+def train(
+    manifest: Path = typer.Option(..., "--manifest", "-m", help="manifest.csv with train and val splits."),
+    out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to write (config.json + model.safetensors)."),
+    backbone: str = typer.Option("cnn-small", help="cnn-small (trained end to end) or hf:<hub id or local dir> (frozen, linear probe)."),
+    head: str = typer.Option(None, help="cnn-small or linear_probe (default: follows the backbone)."),
+    layer: str = typer.Option("last", help="Backbone layer for hf: backbones (see `synthtrace backbones list`)."),
+    pooling: str = typer.Option("cls", help="cls, mean or embeds (CLIP projection) for hf: backbones."),
+    epochs: int = typer.Option(12, help="Epochs for cnn-small."),
+    seed: int = typer.Option(0, help="Random seed."),
+    calibration: str = typer.Option("platt", help="platt or temperature (fitted on the val split)."),
+    cache_dir: Path = typer.Option(None, "--cache", help="Feature cache folder for hf: backbones."),
+) -> None:
+    """Train a detector on the manifest's train split; calibrate and pick thresholds on val."""
+    from synthtrace.train import train_detector
+
+    train_detector(
+        manifest, out, backbone=backbone, head=head, layer=layer, pooling=pooling, epochs=epochs, seed=seed,
+        calibration=calibration, cache_dir=cache_dir, log=lambda msg: err.print(msg),
+    )

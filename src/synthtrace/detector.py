@@ -1,0 +1,195 @@
+"""DetectorBundle: a self-describing detector, saved as config.json + safetensors.
+
+A bundle carries everything needed to reproduce a score: backbone id and weights
+hash, preprocessing spelled out, layer and pooling, head, labels, calibration and
+the hash of the manifest it was trained on. No pickle anywhere: a bundle someone
+downloads can be inspected as JSON and loaded without running its code.
+
+Two kinds:
+- ``linear_probe``: frozen backbone (``hf:...``) features → LinearProbe. The
+  backbone's weights are not copied; their hash is checked on load.
+- ``cnn-small``: the whole network, trained end to end, in model.safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file as load_numpy
+from safetensors.numpy import save_file as save_numpy
+from safetensors.torch import load_file as load_torch
+from safetensors.torch import save_file as save_torch
+
+from synthtrace import __version__
+from synthtrace.errors import BundleError, ConfigError
+from synthtrace.heads.calibration import Calibration
+from synthtrace.records import Detection
+
+BUNDLE_FORMAT = 1
+KINDS = ("linear_probe", "cnn-small")
+CONFIG_KEYS = ("format", "synthtrace_version", "kind", "backbone", "preprocess", "head", "labels", "calibration", "training")
+WEIGHTS_FILE = "model.safetensors"
+# Operating points a user can pick; "fpr_0.05" = the threshold that flagged 5 % of
+# validation reals, "0.5" = calibrated probability 0.5.
+OPERATING_POINTS = ("fpr_0.01", "fpr_0.05", "0.5")
+
+
+@dataclass
+class DetectorBundle:
+    kind: str
+    backbone: dict[str, Any]
+    preprocess: dict[str, Any]
+    head: dict[str, Any]
+    calibration: Calibration
+    training: dict[str, Any] = field(default_factory=dict)
+    labels: tuple[str, str] = ("real", "fake")
+    model: Any = None  # CNNSmall (cnn-small) or LinearProbe (linear_probe)
+    _backbone: Any = None  # lazily created Backbone for linear_probe bundles
+
+    # ------------------------------------------------------------------ I/O
+    def config(self) -> dict[str, Any]:
+        return {
+            "format": BUNDLE_FORMAT,
+            "synthtrace_version": __version__,
+            "kind": self.kind,
+            "backbone": self.backbone,
+            "preprocess": self.preprocess,
+            "head": self.head,
+            "labels": list(self.labels),
+            "calibration": self.calibration.to_dict(),
+            "training": self.training,
+        }
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Validate, then write ``config.json`` and ``model.safetensors`` into ``directory``."""
+        if self.kind not in KINDS:
+            raise BundleError(f"bundle kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        if self.model is None:
+            raise BundleError("bundle has no trained model; train it before save_pretrained()")
+        missing = [k for k in OPERATING_POINTS[:2] if k not in self.calibration.thresholds]
+        if missing:
+            raise BundleError(f"bundle calibration lacks thresholds {missing}; fit calibration on validation data first")
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        if self.kind == "cnn-small":
+            state = {k: v.contiguous() for k, v in self.model.state_dict().items()}
+            save_torch(state, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
+        else:
+            save_numpy(self.model.state_dict(), str(out / WEIGHTS_FILE))
+        (out / "config.json").write_text(json.dumps(self.config(), indent=2, sort_keys=False) + "\n")
+        return out
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> DetectorBundle:
+        """Load a bundle directory; errors name the directory and what to do."""
+        d = Path(directory)
+        cfg_path = d / "config.json"
+        if not cfg_path.is_file():
+            raise BundleError(f"{d}: not a detector bundle (no config.json). Train one with `synthtrace train` or check the path.")
+        try:
+            cfg = json.loads(cfg_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise BundleError(f"{cfg_path}: invalid JSON ({exc}); the bundle is damaged, re-create it") from exc
+        unknown = set(cfg) - set(CONFIG_KEYS)
+        if unknown:
+            raise BundleError(f"{cfg_path}: unknown keys {sorted(unknown)}; valid keys: {list(CONFIG_KEYS)}")
+        if cfg.get("format") != BUNDLE_FORMAT:
+            raise BundleError(
+                f"{cfg_path}: bundle format {cfg.get('format')!r} (written by synthtrace {cfg.get('synthtrace_version')}); "
+                f"this synthtrace ({__version__}) reads format {BUNDLE_FORMAT}. Re-train or convert the bundle."
+            )
+        if cfg.get("kind") not in KINDS:
+            raise BundleError(f"{cfg_path}: kind {cfg.get('kind')!r} is not one of {', '.join(KINDS)}")
+        weights = d / WEIGHTS_FILE
+        if not weights.is_file():
+            raise BundleError(f"{d}: {WEIGHTS_FILE} is missing; the bundle is incomplete, re-create it")
+        try:
+            calibration = Calibration.from_dict(cfg["calibration"])
+        except (ConfigError, KeyError, TypeError) as exc:
+            raise BundleError(f"{cfg_path}: calibration is invalid ({exc})") from exc
+        bundle = cls(
+            kind=cfg["kind"], backbone=cfg["backbone"], preprocess=cfg["preprocess"], head=cfg["head"],
+            calibration=calibration, training=cfg.get("training", {}), labels=tuple(cfg.get("labels", ("real", "fake"))),
+        )
+        if bundle.kind == "cnn-small":
+            from synthtrace.backbones.cnn import CNNSmall, CNNSmallConfig
+
+            model = CNNSmall(CNNSmallConfig.from_dict(cfg["backbone"]["config"]))
+            try:
+                model.load_state_dict(load_torch(str(weights)))
+            except RuntimeError as exc:
+                raise BundleError(f"{weights}: weights do not match the configured network ({exc})") from exc
+            bundle.model = model.eval()
+        else:
+            from synthtrace.heads.linear_probe import LinearProbe
+
+            bundle.model = LinearProbe.from_state(cfg["head"]["params"], load_numpy(str(weights)))
+        return bundle
+
+    # ------------------------------------------------------------- scoring
+    @property
+    def name(self) -> str:
+        return self.training.get("name") or f"{self.kind}:{self.backbone.get('id', '')}"
+
+    def feature_backbone(self):
+        """The frozen backbone of a linear_probe bundle, checked against the recorded weights."""
+        if self._backbone is None:
+            from synthtrace.backbones.registry import create_backbone
+
+            bb = create_backbone(self.backbone["id"])
+            recorded = self.backbone.get("weights_hash")
+            if recorded and bb.weights_hash() != recorded:
+                raise BundleError(
+                    f"backbone {self.backbone['id']!r} has weights {bb.weights_hash()[:12]}..., but the bundle was trained "
+                    f"on {recorded[:12]}...; the model files changed since training. Re-train the head or restore the weights."
+                )
+            self._backbone = bb
+        return self._backbone
+
+    def score_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Raw scores (logits, higher = more likely generated) for decoded uint8 RGB images."""
+        if self.kind == "cnn-small":
+            from synthtrace.heads.cnn_small import CNNSmallClassifier
+
+            clf = CNNSmallClassifier(self.model.config)
+            clf.model_ = self.model
+            return clf.decision_function(images)
+        bb = self.feature_backbone()
+        feats = []
+        with torch.inference_mode():
+            for im in images:
+                pixels = torch.from_numpy(bb.preprocess(im))[None]
+                feats.append(bb.embed(pixels, layer=self.backbone["layer"], pooling=self.backbone["pooling"]).numpy()[0])
+        return self.model.decision_function(np.stack(feats)) if feats else np.zeros(0, np.float32)
+
+    def threshold(self, operating_point: str = "0.5") -> float:
+        """Raw-score threshold of an operating point (see OPERATING_POINTS)."""
+        if operating_point == "0.5":
+            return self._score_at_probability(0.5)
+        if operating_point not in self.calibration.thresholds:
+            raise ConfigError(f"operating point {operating_point!r}: expected one of {', '.join(OPERATING_POINTS)}")
+        return self.calibration.thresholds[operating_point]
+
+    def _score_at_probability(self, p: float) -> float:
+        cal = self.calibration
+        if cal.method == "platt":
+            a, b = cal.params["a"], cal.params["b"]
+            return float((np.log(p / (1 - p)) - b) / a)
+        return 0.0  # temperature scaling keeps 0.5 at logit 0
+
+    def detections(self, scores: np.ndarray, operating_point: str = "0.5") -> list[Detection]:
+        probs = self.calibration.probability(scores) if len(scores) else np.zeros(0)
+        t = self.threshold(operating_point)
+        return [
+            Detection(score=float(s), probability=float(p), decision="fake" if s >= t else "real", threshold=t, detector=self.name)
+            for s, p in zip(scores, probs)
+        ]
+
+
+__all__ = ["DetectorBundle", "OPERATING_POINTS"]
