@@ -23,12 +23,15 @@ from synthtrace.bench.generators import ALL_GENERATORS, generate
 from synthtrace.bench.scenes import render_scene
 from synthtrace.bench.seeding import stable_seed
 
-GAINS = (0.5, 1.0, 1.5)
+GAINS = (0.2, 0.4, 0.7, 1.0, 1.5, 2.0)
 
 
-def jpeg_size(img: np.ndarray, quality: int) -> int:
+def encoded_size(img: np.ndarray, quality: int, encode: str) -> int:
     buf = io.BytesIO()
-    Image.fromarray(to_uint8(img)).save(buf, format="JPEG", quality=quality)
+    if encode == "png":
+        Image.fromarray(to_uint8(img)).save(buf, format="PNG", compress_level=1)
+    else:
+        Image.fromarray(to_uint8(img)).save(buf, format="JPEG", quality=quality)
     return len(buf.getvalue())
 
 
@@ -36,6 +39,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenes", type=int, default=60)
     ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--encode", choices=("jpeg", "png"), default="jpeg")
     args = ap.parse_args()
     amplitude = DIFFICULTY["standard"]["amplitude"]
     table = {}
@@ -47,18 +51,19 @@ def main() -> None:
             scene = box_down2(render_scene(int(rng.integers(2**31)), 2 * args.size))
             quality = int(rng.integers(85, 99))
             cam = CAMERAS[SEEN_CAMERAS[i % len(SEEN_CAMERAS)]]
-            real_sizes.append(jpeg_size(capture(scene, cam, rng), quality))
+            real_sizes.append(encoded_size(capture(scene, cam, rng), quality, args.encode))
             state = rng.bit_generator.state
             for g in GAINS:
                 rng.bit_generator.state = state  # same draws for every gain
-                fake_sizes[g].append(jpeg_size(generate(scene, gen, rng, amplitude * g, FAKE_NOISE_GAIN), quality))
+                fake_sizes[g].append(encoded_size(generate(scene, gen, rng, amplitude * g, FAKE_NOISE_GAIN), quality, args.encode))
         target = np.mean(real_sizes)
         means = np.array([np.mean(fake_sizes[g]) for g in GAINS])
-        slope, intercept = np.polyfit(GAINS, means, 1)
-        gain = float(np.clip((target - intercept) / slope, 0.1, 5.0))
+        # File size grows monotonically but not linearly with the gain (PNG
+        # especially): interpolate on the measured curve.
+        gain = float(np.interp(target, means, GAINS))
         table[gen.name] = round(gain, 3)
         print(f"{gen.name:16s} real {target:8.0f} B  fake@{GAINS} {np.round(means).astype(int)}  → gain {gain:.3f}", flush=True)
-    print("\nFINGERPRINT_GAIN = {")
+    print(f'\nFINGERPRINT_GAIN["{args.encode}"] = {{')
     for name, gain in table.items():
         print(f'    "{name}": {gain},')
     print("}")

@@ -17,7 +17,7 @@ from typing import Any
 from synthtrace.bench.build import BenchConfig, build_benchmark
 from synthtrace.evaluation.evaluate import evaluate_detector, write_metrics
 from synthtrace.io.manifest import read_manifest
-from synthtrace.scan import scan_paths
+from synthtrace.scan import scan_file
 from synthtrace.train import train_detector
 
 # The reference band of the standard preset (builtin-benchmark.md): hard enough that
@@ -62,7 +62,7 @@ def run_demo(
     t = time.perf_counter()
     log("4/4 scanning a few test images")
     picks = _pick_examples(manifest)
-    results = scan_paths([manifest.path_of(r) for r in picks], bundle)
+    results = [scan_file(manifest.path_of(r), bundle) for r in picks]
     scan_rows = [
         {"path": str(Path(res.path).relative_to(out.resolve()) if Path(res.path).is_absolute() else res.path),
          "truth": r.label, "source": r.source, "score": res.detection.score, "probability": res.detection.probability,

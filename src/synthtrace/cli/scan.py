@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from synthtrace.cli.console import err, out
 from synthtrace.io.images import DEFAULT_MAX_PIXELS
@@ -52,7 +52,7 @@ def scan(
         for r in results:
             w.writerow(_flat(r))
     else:
-        table = Table("path", "score", "P(generated)", "decision", "note")
+        table = Table(Column("path", overflow="fold"), "score", "P(generated)", "decision", "note")
         for r in results:
             f = _flat(r)
             note = f"[red]{r.error}[/]" if r.error else ", ".join(r.record.notes) if r.record else ""

@@ -1,0 +1,70 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from synthtrace.detector import DetectorBundle
+from synthtrace.errors import BundleError
+from synthtrace.io.images import load_image
+from synthtrace.io.manifest import read_manifest
+
+
+def _some_images(bench, n=6):
+    m = read_manifest(bench / "manifest.csv").where(split="test")
+    return [load_image(m.path_of(r)).rgb for r in list(m)[:n]]
+
+
+def test_cnn_bundle_round_trip(tiny_bench, tiny_bundle, tmp_path):
+    bundle = DetectorBundle.from_pretrained(tiny_bundle)
+    cfg = json.loads((tiny_bundle / "config.json").read_text())
+    for key in ("backbone", "preprocess", "head", "labels", "calibration", "training", "synthtrace_version"):
+        assert key in cfg
+    assert cfg["training"]["manifest_sha256"] == read_manifest(tiny_bench / "manifest.csv").digest()
+    assert {"fpr_0.01", "fpr_0.05"} <= set(cfg["calibration"]["thresholds"])
+    assert not list(tiny_bundle.glob("*.pt*")) and not list(tiny_bundle.glob("*.pkl"))
+    images = _some_images(tiny_bench)
+    scores = bundle.score_images(images)
+    bundle.save_pretrained(tmp_path / "copy")
+    again = DetectorBundle.from_pretrained(tmp_path / "copy").score_images(images)
+    np.testing.assert_allclose(scores, again, rtol=1e-5, atol=1e-6)
+    dets = bundle.detections(scores)
+    assert all(d.decision == ("fake" if d.score >= d.threshold else "real") for d in dets)
+    assert all(0 <= d.probability <= 1 for d in dets)
+    # Operating points are ordered: a stricter FPR never flags more.
+    assert bundle.threshold("fpr_0.01") >= bundle.threshold("fpr_0.05")
+
+
+def test_linear_probe_bundle_with_tiny_hf_backbone(tiny_bench, tmp_path):
+    from synthtrace.backbones.tiny import save_tiny_model
+    from synthtrace.train import train_detector
+
+    model_dir = save_tiny_model("vit", tmp_path / "vit")
+    bundle = train_detector(tiny_bench / "manifest.csv", tmp_path / "probe", backbone=f"hf:{model_dir}", progress=False)
+    assert bundle.kind == "linear_probe"
+    loaded = DetectorBundle.from_pretrained(tmp_path / "probe")
+    images = _some_images(tiny_bench)
+    np.testing.assert_allclose(bundle.score_images(images), loaded.score_images(images), rtol=1e-5, atol=1e-6)
+    # Weights changed on disk after training: refuse rather than silently score.
+    save_tiny_model("vit", model_dir, seed=1)
+    stale = DetectorBundle.from_pretrained(tmp_path / "probe")
+    with pytest.raises(BundleError, match="weights"):
+        stale.score_images(images)
+
+
+def test_bad_bundles_are_named_errors(tiny_bundle, tmp_path):
+    with pytest.raises(BundleError, match="no config.json"):
+        DetectorBundle.from_pretrained(tmp_path)
+    broken = tmp_path / "b"
+    shutil.copytree(tiny_bundle, broken)
+    cfg = json.loads((broken / "config.json").read_text())
+    (broken / "config.json").write_text(json.dumps({**cfg, "format": 99}))
+    with pytest.raises(BundleError, match="format 99"):
+        DetectorBundle.from_pretrained(broken)
+    (broken / "config.json").write_text(json.dumps({**cfg, "surprise": 1}))
+    with pytest.raises(BundleError, match="unknown keys"):
+        DetectorBundle.from_pretrained(broken)
+    (broken / "config.json").write_text(json.dumps(cfg))
+    (broken / "model.safetensors").unlink()
+    with pytest.raises(BundleError, match="missing"):
+        DetectorBundle.from_pretrained(broken)
