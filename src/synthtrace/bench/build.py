@@ -29,16 +29,26 @@ from .scenes import render_scene
 from .seeding import stable_seed
 from .splices import random_region, splice
 
-# Fingerprint gain per generator, frozen offline by benchmarks/calibrate_bench.py so
-# that each generator's fakes have the same mean JPEG file size as reals under the
-# build's encoder (standard preset): file size must not reveal the label. Fakes
-# carry camera-like noise at FAKE_NOISE_GAIN times reals' level for the same ISO.
-FINGERPRINT_GAIN: dict[str, float] = {
-    "tconv-s0": 0.897, "tconv-s1": 1.005, "tconv-s2": 0.931,
-    "nearest-s0": 0.878, "nearest-s1": 0.889, "nearest-s2": 0.95,
-    "bilinear-s0": 1.003, "bilinear-s1": 1.061, "bilinear-s2": 0.664,
-    "pixelshuffle-s0": 1.063, "pixelshuffle-s1": 0.826, "pixelshuffle-s2": 1.186,
-    "ldm-s0": 1.446, "ldm-s1": 1.613, "ldm-s2": 1.287,
+# Fingerprint gain per generator and encoder, frozen offline by
+# benchmarks/calibrate_bench.py (--encode jpeg / png) so that each generator's fakes
+# have the same mean file size as reals under the build's encoder (standard
+# preset): file size must not reveal the label. Fakes also carry camera-like noise
+# at FAKE_NOISE_GAIN times reals' level for the same ISO.
+FINGERPRINT_GAIN: dict[str, dict[str, float]] = {
+    "jpeg": {
+        "tconv-s0": 0.899, "tconv-s1": 1.007, "tconv-s2": 0.932,
+        "nearest-s0": 0.883, "nearest-s1": 0.879, "nearest-s2": 0.956,
+        "bilinear-s0": 1.006, "bilinear-s1": 1.073, "bilinear-s2": 0.656,
+        "pixelshuffle-s0": 1.074, "pixelshuffle-s1": 0.803, "pixelshuffle-s2": 1.193,
+        "ldm-s0": 1.437, "ldm-s1": 1.582, "ldm-s2": 1.29,
+    },
+    "png": {
+        "tconv-s0": 0.44, "tconv-s1": 0.435, "tconv-s2": 0.421,
+        "nearest-s0": 0.468, "nearest-s1": 0.459, "nearest-s2": 0.474,
+        "bilinear-s0": 0.356, "bilinear-s1": 0.42, "bilinear-s2": 0.41,
+        "pixelshuffle-s0": 0.459, "pixelshuffle-s1": 0.351, "pixelshuffle-s2": 0.442,
+        "ldm-s0": 1.213, "ldm-s1": 1.252, "ldm-s2": 1.173,
+    },
 }
 FAKE_NOISE_GAIN = 0.65
 
@@ -175,7 +185,8 @@ def render_plan(plan: ScenePlan, cfg: BenchConfig, out: Path) -> list[ManifestRo
     # Rendered once at 2x and integrated to the sensor grid, shared by both twins.
     scene = box_down2(render_scene(int(rng.integers(2**31)), 2 * cfg.size))
     real = capture(scene, CAMERAS[plan.camera], rng)
-    amplitude = preset["amplitude"] * FINGERPRINT_GAIN[plan.generator.name]
+    gains = FINGERPRINT_GAIN["png" if cfg.encode == "png" else "jpeg"]
+    amplitude = preset["amplitude"] * gains[plan.generator.name]
     fake = generate(scene, plan.generator, rng, amplitude, FAKE_NOISE_GAIN)
     images = [("real", real, plan.camera, "", None), ("fake", fake, plan.generator.name, plan.generator.family, None)]
     if plan.with_splice:
