@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from synthtrace.errors import ImageTooLargeError, InputError, UnreadableImageError
+from synthtrace.errors import ImageTooLargeError, InputError, SynthtraceError, UnreadableImageError
 from synthtrace.records import ImageRecord
 
 try:  # HEIC/HEIF is optional: phones produce it, but the wheel is not everywhere.
@@ -150,6 +150,8 @@ def load_image_bytes(data: bytes, name: str, *, max_pixels: int = DEFAULT_MAX_PI
             f"got {len(data)} bytes starting with {data[:8]!r}. "
             "Check that the file really is an image (the extension may be wrong)."
         ) from None
+    except SynthtraceError:
+        raise  # our own checks (size limit, ...) already say what is wrong
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, TypeError) as exc:
         # Pillow reports corrupt data with a zoo of exception types.
         raise _corrupt(name, exc) from None
