@@ -9,11 +9,13 @@ PIP := $(PY) -m pip install --disable-pip-version-check -q
 
 install: $(STAMP)
 
-# torch first, pinned to the CPU build, so no dependency pulls a CUDA build.
+# torch first, pinned to the CPU build, so no dependency pulls a CUDA build;
+# invisible-watermark without its declared deps (torch, full opencv) for the same reason.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e ".[dev]"
+	$(PIP) -e ".[dev,report,c2pa,watermark]"
+	$(PIP) --no-deps invisible-watermark==0.2.0
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -109,8 +109,9 @@ def draw_noise_level(rng: np.random.Generator) -> float:
 
 def draw_tone(rng: np.random.Generator) -> tuple[float, float, np.ndarray]:
     """Exposure, gamma and white-balance jitter; drawn the same way for every class."""
-    exposure = rng.uniform(0.75, 1.1)
-    gamma = rng.uniform(2.0, 2.4)
+    # Python floats: a NumPy float64 scalar would silently promote the images to float64.
+    exposure = float(rng.uniform(0.75, 1.1))
+    gamma = float(rng.uniform(2.0, 2.4))
     wb = rng.uniform(0.95, 1.05, 3).astype(np.float32)
     return exposure, gamma, wb
 
@@ -122,7 +123,7 @@ def apply_tone(linear: np.ndarray, gamma: float, wb: np.ndarray) -> np.ndarray:
 def capture(scene: np.ndarray, camera: Camera, rng: np.random.Generator) -> np.ndarray:
     """Photograph a scene (linear light, already integrated over photosites with
     ``box_down2``); returns gamma-encoded RGB float in [0, 1]."""
-    optics = rng.uniform(0.3, 0.7)
+    optics = float(rng.uniform(0.3, 0.7))
     exposure, gamma, wb = draw_tone(rng)
     x = blur(scene, optics) * exposure
     size = x.shape[0]

@@ -147,7 +147,7 @@ def generate(
     """
     # Slightly softer optics than the cameras': demosaicing and in-camera noise
     # reduction soften reals, and a sharper base would make fakes' files larger.
-    optics = rng.uniform(0.3, 0.7) + BASE_SOFTEN
+    optics = float(rng.uniform(0.3, 0.7)) + BASE_SOFTEN
     exposure, gamma, wb = draw_tone(rng)
     base = apply_tone(blur(scene, optics) * exposure, gamma, wb)
     level = draw_noise_level(rng)

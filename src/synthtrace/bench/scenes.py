@@ -69,7 +69,7 @@ def render_scene(seed: int, size: int) -> np.ndarray:
 
     # Background: a gradient between two colours under the shapes.
     t = np.linspace(0.0, 1.0, size, dtype=np.float32)
-    angle = rng.uniform(0, 2 * np.pi)
+    angle = float(rng.uniform(0, 2 * np.pi))  # a Python float keeps the arrays float32
     ramp = (np.cos(angle) * t[None, :] + np.sin(angle) * t[:, None]) * 0.5 + 0.5
     c0, c1 = rng.uniform(0.05, 0.8, (2, 3)).astype(np.float32)
     background = c0 + (c1 - c0) * ramp[..., None]
@@ -80,7 +80,7 @@ def render_scene(seed: int, size: int) -> np.ndarray:
     luma_tex = fractal_texture(rng, size, alpha)
     # A shifted copy is an independent-looking chroma texture at no extra FFT cost.
     chroma_tex = np.roll(luma_tex, (size // 3, size // 2), axis=(0, 1))
-    amp = rng.uniform(0.1, 0.35)
+    amp = float(rng.uniform(0.1, 0.35))
     img = img * (1.0 + amp * luma_tex[..., None])
     img = img + 0.03 * chroma_tex[..., None] * np.array([1.0, -0.5, -0.5], dtype=np.float32)
     return np.clip(img, 0.0, 1.0).astype(np.float32)
