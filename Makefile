@@ -11,7 +11,7 @@ install: $(STAMP)
 
 # torch first, pinned to the CPU build, so no dependency pulls a CUDA build;
 # invisible-watermark without its declared deps (torch, full opencv) for the same reason.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
 	$(PIP) -e ".[dev,report,c2pa,watermark]"
