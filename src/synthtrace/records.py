@@ -80,6 +80,8 @@ class ScanResult:
     record: ImageRecord | None = None
     detection: Detection | None = None
     error: str | None = None
+    evidence: tuple[Evidence, ...] = ()
+    verdict: Any = None  # a Verdict (see verdict.py) once evidence has been fused
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -93,5 +95,7 @@ class ScanResult:
             "error": self.error,
             "record": self.record.to_dict() if self.record else None,
             "detection": self.detection.to_dict() if self.detection else None,
+            "verdict": self.verdict.to_dict() if self.verdict is not None else None,
+            "evidence": [e.to_dict() for e in self.evidence],
             **self.extras,
         }
