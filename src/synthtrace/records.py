@@ -99,3 +99,28 @@ class ScanResult:
             "evidence": [e.to_dict() for e in self.evidence],
             **self.extras,
         }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The fused answer for one image (see ``synthtrace.verdict.decide``).
+
+    ``label`` is one of ``synthtrace.verdict.LABELS``; ``summary`` is one plain
+    sentence; ``reasons`` lists every item that was weighed, noted or could not be
+    read, so the verdict can be defended; ``contradictions`` lists disagreements
+    a reader must see even when they do not change the label. ``score`` is the
+    reliability-weighted log-odds of the fused pixel/detector evidence (positive
+    = generated), or None when there was none; it is not a probability.
+    """
+
+    label: str
+    summary: str
+    reasons: tuple[str, ...] = ()
+    contradictions: tuple[str, ...] = ()
+    score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["reasons"] = list(self.reasons)
+        d["contradictions"] = list(self.contradictions)
+        return d
