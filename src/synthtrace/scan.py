@@ -1,4 +1,4 @@
-"""Scan files and folders: decode safely, score with a detector, never stop at a bad file.
+"""Scan files and folders: evidence from provenance, pixels and detectors, then a verdict.
 
 A batch goes on past every bad file and loses nothing it already computed; each
 failure is a result row with the reason, so the caller decides the exit code.
@@ -7,20 +7,35 @@ failure is a result row with the reason, so the caller decides the exit code.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from synthtrace.detector import DetectorBundle
 from synthtrace.errors import SynthtraceError
-from synthtrace.io.images import DEFAULT_MAX_PIXELS, iter_image_files, load_image
-from synthtrace.records import ScanResult
+from synthtrace.io.images import DEFAULT_MAX_PIXELS, iter_image_files, load_image_bytes, read_file_bytes
+from synthtrace.records import Evidence, ScanResult
+
+# Reliability given to a detector when the JPEG history could not be read.
+DEFAULT_DETECTOR_RELIABILITY = 0.5
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """What a scan computes; every field maps to a CLI flag of `synthtrace scan`."""
+
+    operating_point: str = "0.5"
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    provenance: bool = True
+    signals: bool = True
+    watermarks: bool = True
+    trust_anchors: str | None = None  # PEM file of trusted C2PA roots
 
 
 def scan_paths(
     paths: Iterable[str | Path],
     detector: DetectorBundle | str | Path | None = None,
+    options: ScanOptions = ScanOptions(),
     *,
-    operating_point: str = "0.5",
-    max_pixels: int = DEFAULT_MAX_PIXELS,
     recursive: bool = True,
     on_result: Callable[[ScanResult], None] | None = None,
 ) -> list[ScanResult]:
@@ -31,29 +46,48 @@ def scan_paths(
     det = detector if isinstance(detector, DetectorBundle) or detector is None else DetectorBundle.from_pretrained(detector)
     results = []
     for path in iter_image_files(paths, recursive=recursive):
-        result = scan_file(path, det, operating_point=operating_point, max_pixels=max_pixels)
+        result = scan_file(path, det, options)
         results.append(result)
         if on_result:
             on_result(result)
     return results
 
 
-def scan_file(
-    path: str | Path,
-    detector: DetectorBundle | None = None,
-    *,
-    operating_point: str = "0.5",
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> ScanResult:
+def scan_file(path: str | Path, detector: DetectorBundle | None = None, options: ScanOptions = ScanOptions()) -> ScanResult:
+    """Evidence and verdict for one file; never raises for a bad file."""
+    from synthtrace.verdict import decide, detection_evidence
+
     try:
-        loaded = load_image(path, max_pixels=max_pixels)
+        data = read_file_bytes(path)
+        loaded = load_image_bytes(data, str(path), max_pixels=options.max_pixels)
     except SynthtraceError as exc:
         return ScanResult(path=str(path), error=f"{type(exc).__name__}: {exc}")
+    evidence: list[Evidence] = []
+    if options.provenance:
+        from synthtrace.provenance import read_provenance
+
+        evidence += read_provenance(path, data=data, watermarks=options.watermarks,
+                                    trust_anchors=Path(options.trust_anchors) if options.trust_anchors else None)
+    if options.signals:
+        from synthtrace.signals import analyze_pixels
+
+        evidence += analyze_pixels(loaded.rgb, path=path, data=data)
     detection = None
     if detector is not None:
         try:
-            scores = detector.score_images([loaded.rgb])
-            detection = detector.detections(scores, operating_point)[0]
+            detection = detector.detections(detector.score_images([loaded.rgb]), options.operating_point)[0]
         except Exception as exc:  # keep the batch going; report what failed and where
-            return ScanResult(path=str(path), record=loaded.record, error=f"detector failed: {type(exc).__name__}: {exc}")
-    return ScanResult(path=str(path), record=loaded.record, detection=detection)
+            return ScanResult(path=str(path), record=loaded.record, evidence=tuple(evidence),
+                              error=f"detector failed: {type(exc).__name__}: {exc}")
+        evidence.append(detection_evidence(detection, reliability=_detector_reliability(evidence)))
+    return ScanResult(path=str(path), record=loaded.record, detection=detection,
+                      evidence=tuple(evidence), verdict=decide(evidence))
+
+
+def _detector_reliability(evidence: list[Evidence]) -> float:
+    """How far a detector's pixels can be trusted for this file: its JPEG history
+    (recompression, resizing), not the analysed area, which only limits spectra."""
+    for e in evidence:
+        if e.source == "jpeg" and "history_reliability" in e.details:
+            return float(e.details["history_reliability"])
+    return DEFAULT_DETECTOR_RELIABILITY

@@ -99,9 +99,14 @@ class LoadedImage:
 
 def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Decode an image file to 8-bit RGB; see :func:`load_image_bytes`."""
+    return load_image_bytes(read_file_bytes(path), str(path), max_pixels=max_pixels)
+
+
+def read_file_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The file's bytes, or an UnreadableImageError that says why not."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        return p.read_bytes()
     except FileNotFoundError:
         raise UnreadableImageError(
             f"{p}: file not found (working directory: {Path.cwd()}). Check the path."
@@ -115,7 +120,6 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
         raise UnreadableImageError(
             f"{p}: cannot be read ({exc.strerror or exc}). Check its permissions."
         ) from None
-    return load_image_bytes(data, str(p), max_pixels=max_pixels)
 
 
 def load_image_bytes(data: bytes, name: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:

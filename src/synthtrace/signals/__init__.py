@@ -71,7 +71,9 @@ def analyze_pixels(
         history = JpegHistory(None, f"JPEG history unknown: {type(e).__name__}: {e}")
     reliability = pixel_reliability(history, (width, height))
     out = [_spectral_evidence(spec, offgrid, history, reliability, spec_error, (width, height))]
-    out.append(_jpeg_evidence(history, reliability))
+    jpeg = _jpeg_evidence(history, reliability)
+    jpeg.details["history_reliability"] = pixel_reliability(history, (width, height), area=False)
+    out.append(jpeg)
     return out
 
 

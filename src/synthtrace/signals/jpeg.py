@@ -295,14 +295,16 @@ def _subsampling(im: Image.Image) -> int:
         return -1
 
 
-def pixel_reliability(history: JpegHistory, size: tuple[int, int]) -> float:
+def pixel_reliability(history: JpegHistory, size: tuple[int, int], *, area: bool = True) -> float:
     """How far pixel statistics can be trusted for this file, 0..1 (table in docs/signals.md).
 
     Product of: a quality factor (``QUALITY_RELIABILITY``, 1.0 for lossless),
     0.7 if double compression is flagged, 0.6 if the size is a platform resize
     size, 0.8 if an off-grid spectral peak suggests resampling, 0.9 when no file
     was given, and an area factor sqrt(analysed pixels / 512^2) clipped to
-    0.3..1 (a small crop gives a noisy spectrum).
+    0.3..1 (a small crop gives a noisy spectrum). ``area=False`` leaves the area
+    factor out: for a learned detector, validated at its own input size, only the
+    file's history matters.
     """
     w, h = int(size[0]), int(size[1])
     f = 1.0
@@ -318,6 +320,7 @@ def pixel_reliability(history: JpegHistory, size: tuple[int, int]) -> float:
         f *= DOWNSCALED_FACTOR
     if history.resize is not None and history.resize.likely_resampled:
         f *= RESAMPLED_PEAK_FACTOR
-    area = min(w, MAX_SIDE) * min(h, MAX_SIDE)
-    f *= float(np.clip(np.sqrt(area / 512.0**2), 0.3, 1.0))
+    if area:
+        analysed = min(w, MAX_SIDE) * min(h, MAX_SIDE)
+        f *= float(np.clip(np.sqrt(analysed / 512.0**2), 0.3, 1.0))
     return float(np.clip(f, 0.0, 1.0))
