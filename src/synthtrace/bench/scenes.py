@@ -7,6 +7,7 @@ fills, and a fractal 1/f^alpha texture that modulates every surface.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -69,8 +70,10 @@ def render_scene(seed: int, size: int) -> np.ndarray:
 
     # Background: a gradient between two colours under the shapes.
     t = np.linspace(0.0, 1.0, size, dtype=np.float32)
-    angle = float(rng.uniform(0, 2 * np.pi))  # a Python float keeps the arrays float32
-    ramp = (np.cos(angle) * t[None, :] + np.sin(angle) * t[:, None]) * 0.5 + 0.5
+    # Python floats (math, not np.cos) keep the arrays float32: a NumPy float64
+    # scalar would promote them.
+    angle = float(rng.uniform(0, 2 * np.pi))
+    ramp = (math.cos(angle) * t[None, :] + math.sin(angle) * t[:, None]) * 0.5 + 0.5
     c0, c1 = rng.uniform(0.05, 0.8, (2, 3)).astype(np.float32)
     background = c0 + (c1 - c0) * ramp[..., None]
     img = np.where(label[..., None] == 0, background, img)
