@@ -152,7 +152,7 @@ class DetectorBundle:
             self._backbone = bb
         return self._backbone
 
-    def score_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
+    def score_images(self, images: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
         """Raw scores (logits, higher = more likely generated) for decoded uint8 RGB images."""
         if self.kind == "cnn-small":
             from synthtrace.heads.cnn_small import CNNSmallClassifier
@@ -161,12 +161,22 @@ class DetectorBundle:
             clf.model_ = self.model
             return clf.decision_function(images)
         bb = self.feature_backbone()
-        feats = []
+        if not images:
+            return np.zeros(0, np.float32)
+        pixels = [bb.preprocess(im) for im in images]
+        feats: list[np.ndarray | None] = [None] * len(pixels)
+        by_shape: dict[tuple, list[int]] = {}
+        for i, px in enumerate(pixels):
+            by_shape.setdefault(px.shape, []).append(i)
         with torch.inference_mode():
-            for im in images:
-                pixels = torch.from_numpy(bb.preprocess(im))[None]
-                feats.append(bb.embed(pixels, layer=self.backbone["layer"], pooling=self.backbone["pooling"]).numpy()[0])
-        return self.model.decision_function(np.stack(feats)) if feats else np.zeros(0, np.float32)
+            for idx in by_shape.values():
+                for start in range(0, len(idx), batch_size):
+                    chunk = idx[start : start + batch_size]
+                    batch = torch.from_numpy(np.stack([pixels[i] for i in chunk]))
+                    out = bb.embed(batch, layer=self.backbone["layer"], pooling=self.backbone["pooling"]).numpy()
+                    for i, f in zip(chunk, out):
+                        feats[i] = f
+        return self.model.decision_function(np.stack(feats))
 
     def threshold(self, operating_point: str = "0.5") -> float:
         """Raw-score threshold of an operating point (see OPERATING_POINTS)."""

@@ -60,7 +60,7 @@ DIFFICULTY = {
     "standard": {"amplitude": 0.02, "postprocess": 0.3},
     "hard": {"amplitude": 0.012, "postprocess": 0.6},
 }
-SPLIT_FRACTIONS = (("train", 0.6), ("val", 0.2), ("test", 0.2))
+SPLITS = ("train", "val", "test")  # 60 / 20 / 20 % of the seen generators' scenes
 
 
 @dataclass(frozen=True)
@@ -129,22 +129,12 @@ def plan_scenes(cfg: BenchConfig) -> list[ScenePlan]:
     for i in range(n):
         gen = ALL_GENERATORS[i % len(ALL_GENERATORS)]
         u = stable_seed("split", cfg.seed, i) / 2**32
-        if not gen.seen:
-            split = "test"
-        else:
-            split = next(name for name, cum in _cumulative(SPLIT_FRACTIONS) if u < cum)
+        split = "test" if not gen.seen or u >= 0.8 else "val" if u >= 0.6 else "train"
         cams = SEEN_CAMERAS + HELD_OUT_CAMERAS if split == "test" else SEEN_CAMERAS
         camera = cams[stable_seed("camera", cfg.seed, i) % len(cams)]
         with_splice = (stable_seed("splice", cfg.seed, i) / 2**32) < cfg.splice_fraction
         plans.append(ScenePlan(i, gen, split, camera, with_splice))
     return plans
-
-
-def _cumulative(fracs):
-    total = 0.0
-    for name, f in fracs:
-        total += f
-        yield name, total if name != fracs[-1][0] else 1.0
 
 
 def postprocess(img: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
@@ -254,7 +244,7 @@ def build_benchmark(
     ``progress(done_scenes, total_scenes)`` is called as chunks finish.
     """
     out = Path(out)
-    for split, _ in SPLIT_FRACTIONS:
+    for split in SPLITS:
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     plans = plan_scenes(cfg)
