@@ -27,6 +27,7 @@ from safetensors.torch import load_file as load_torch
 from safetensors.torch import save_file as save_torch
 
 from synthtrace import __version__
+from synthtrace.batching import shape_batches
 from synthtrace.errors import BundleError, ConfigError
 from synthtrace.heads.calibration import Calibration
 from synthtrace.records import Detection
@@ -165,17 +166,12 @@ class DetectorBundle:
             return np.zeros(0, np.float32)
         pixels = [bb.preprocess(im) for im in images]
         feats: list[np.ndarray | None] = [None] * len(pixels)
-        by_shape: dict[tuple, list[int]] = {}
-        for i, px in enumerate(pixels):
-            by_shape.setdefault(px.shape, []).append(i)
         with torch.inference_mode():
-            for idx in by_shape.values():
-                for start in range(0, len(idx), batch_size):
-                    chunk = idx[start : start + batch_size]
-                    batch = torch.from_numpy(np.stack([pixels[i] for i in chunk]))
-                    out = bb.embed(batch, layer=self.backbone["layer"], pooling=self.backbone["pooling"]).numpy()
-                    for i, f in zip(chunk, out):
-                        feats[i] = f
+            for chunk in shape_batches((px.shape for px in pixels), batch_size):
+                batch = torch.from_numpy(np.stack([pixels[i] for i in chunk]))
+                out = bb.embed(batch, layer=self.backbone["layer"], pooling=self.backbone["pooling"]).numpy()
+                for i, f in zip(chunk, out):
+                    feats[i] = f
         return self.model.decision_function(np.stack(feats))
 
     def threshold(self, operating_point: str = "0.5") -> float:

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from synthtrace.backbones.cnn import CNNSmall, CNNSmallConfig
+from synthtrace.batching import shape_batches
 from synthtrace.errors import InputError, NotFittedError
 from synthtrace.evaluation.metrics import roc_auc
 
@@ -124,14 +125,9 @@ class CNNSmallClassifier:
         was_training = self.model_.training
         self.model_.eval()
         out = np.empty(len(images), dtype=np.float32)
-        by_shape: dict[tuple, list[int]] = {}
-        for i, im in enumerate(images):
-            by_shape.setdefault(im.shape, []).append(i)
-        for idx in by_shape.values():
-            for start in range(0, len(idx), batch_size):
-                chunk = idx[start : start + batch_size]
-                batch = torch.stack([to_tensor(images[i]) for i in chunk])
-                out[chunk] = self.model_(batch).numpy()
+        for chunk in shape_batches((im.shape for im in images), batch_size):
+            batch = torch.stack([to_tensor(images[i]) for i in chunk])
+            out[chunk] = self.model_(batch).numpy()
         self.model_.train(was_training)
         return out
 
