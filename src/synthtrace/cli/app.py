@@ -31,6 +31,10 @@ app.command("train")(train.train)
 app.command("eval")(evaluate.evaluate)
 app.command("scan")(scan.scan)
 app.command("demo")(demo.demo)
+from synthtrace.cli import localize as _localize  # noqa: E402
+
+app.command("localize")(_localize.localize)
+app.command("eval-masks")(_localize.eval_masks)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,69 @@
+"""`synthtrace eval-masks` and `synthtrace localize`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from synthtrace.cli.console import err, out
+
+
+def _pct(v) -> str:
+    return "—" if v is None else f"{100 * v:.1f}"
+
+
+def eval_masks(
+    pred: Path = typer.Option(..., "--pred", help="Folder of predicted masks / score maps / label images."),
+    gt: Path = typer.Option(..., "--gt", help="Folder of ground-truth masks (paired by file stem)."),
+    classes: int = typer.Option(None, "--classes", help="Number of classes of label maps; omit for binary masks."),
+    ignore: int = typer.Option(255, "--ignore", help="Ignore label of the ground truth (label maps)."),
+    d_frac: float = typer.Option(0.01, "--d-frac", help="Boundary distance d as a fraction of the image diagonal."),
+    d: int = typer.Option(None, "--d", help="Boundary distance d in pixels (overrides --d-frac)."),
+    report: Path = typer.Option(None, "--report", help="Write a self-contained HTML report with error maps here."),
+    out_json: Path = typer.Option(None, "--out", "-o", help="Write the JSON result here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON result to stdout instead of a table."),
+) -> None:
+    """Fine-grained error analysis of predicted masks: IoU split into boundary, extent and
+    segment errors (FP and FN), re-normalised ratios; pixel/image AUC and F1 for binary masks."""
+    from synthtrace.localization.evaluate_masks import evaluate_mask_dirs, to_json, write_masks_report
+
+    result = evaluate_mask_dirs(pred, gt, num_classes=classes, ignore_index=ignore, d=d, d_frac=d_frac)
+    text = to_json(result)
+    if out_json:
+        Path(out_json).write_text(text, encoding="utf-8")
+        err.print(f"result written to {out_json}")
+    if report:
+        write_masks_report(result, report)
+        err.print(f"report written to {report}")
+    if as_json:
+        typer.echo(text)
+        return
+    ea = result["error_analysis"]
+    table = Table(title=f"{result['n_images']} image(s), {result['mode']} masks (values in %)")
+    keys = ("IoU", "E_bnd_oU", "E_ext_oU", "E_seg_oU", "E_bnd_renorm", "E_ext_renorm", "E_seg_renorm")
+    table.add_column("class")
+    for k in keys:
+        table.add_column(k)
+    for r in ea["per_class"]:
+        table.add_row(str(r["class"]), *(_pct(r[k]) for k in keys))
+    table.add_row("mean", *(_pct(ea["mean"][k]) for k in keys))
+    out.print(table)
+    if "mask_metrics" in result:
+        mm = result["mask_metrics"]
+        out.print(f"pixel AUC {mm['pixel_auc'] if mm['pixel_auc'] is None else round(mm['pixel_auc'], 4)}, "
+                  f"image AUC (map max) {mm['image_auc_from_max']}, "
+                  f"F1@0.5 (edited) {mm['edited']['f1_at_threshold']}")
+    for name in result["unpaired_predictions"][:5] + result["unpaired_ground_truth"][:5]:
+        err.print(f"[yellow]unpaired file skipped: {name}[/yellow]")
+
+
+def localize(
+    paths: list[Path] = typer.Argument(..., help="Image files or folders."),
+    detector: Path = typer.Option(..., "--detector", "-d", help="Detector bundle folder."),
+) -> None:
+    """Heatmaps of where an image was edited (sliding-window detector + noise inconsistency)."""
+    from synthtrace.errors import SynthtraceError
+
+    raise SynthtraceError("localize is not implemented yet")
