@@ -33,7 +33,8 @@ from synthtrace.heads.calibration import Calibration
 from synthtrace.records import Detection
 
 BUNDLE_FORMAT = 1
-KINDS = ("linear_probe", "cnn-small")
+ZOO_KINDS = ("clip_fc", "resnet_fc")  # converted published detectors, see synthtrace.zoo
+KINDS = ("linear_probe", "cnn-small", *ZOO_KINDS)
 CONFIG_KEYS = ("format", "synthtrace_version", "kind", "backbone", "preprocess", "head", "labels", "calibration", "training")
 WEIGHTS_FILE = "model.safetensors"
 # Operating points a user can pick; "fpr_0.05" = the threshold that flagged 5 % of
@@ -74,11 +75,11 @@ class DetectorBundle:
         if self.model is None:
             raise BundleError("bundle has no trained model; train it before save_pretrained()")
         missing = [k for k in OPERATING_POINTS[:2] if k not in self.calibration.thresholds]
-        if missing:
+        if missing and self.kind not in ZOO_KINDS:  # converted bundles may be uncalibrated (see zoo)
             raise BundleError(f"bundle calibration lacks thresholds {missing}; fit calibration on validation data first")
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        if self.kind == "cnn-small":
+        if self.kind in ("cnn-small", *ZOO_KINDS):
             state = {k: v.contiguous() for k, v in self.model.state_dict().items()}
             save_torch(state, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
         else:
@@ -127,6 +128,10 @@ class DetectorBundle:
             except RuntimeError as exc:
                 raise BundleError(f"{weights}: weights do not match the configured network ({exc})") from exc
             bundle.model = model.eval()
+        elif bundle.kind in ZOO_KINDS:
+            from synthtrace.zoo.models import load_model
+
+            bundle.model = load_model(bundle.kind, cfg["head"], load_torch(str(weights)), where=str(weights))
         else:
             from synthtrace.heads.linear_probe import LinearProbe
 
@@ -161,6 +166,10 @@ class DetectorBundle:
             clf = CNNSmallClassifier(self.model.config)
             clf.model_ = self.model
             return clf.decision_function(images)
+        if self.kind in ZOO_KINDS:
+            from synthtrace.zoo.models import score_images
+
+            return score_images(self, images)
         bb = self.feature_backbone()
         if not images:
             return np.zeros(0, np.float32)
@@ -178,6 +187,11 @@ class DetectorBundle:
         """Raw-score threshold of an operating point (see OPERATING_POINTS)."""
         if operating_point == "0.5":
             return self._score_at_probability(0.5)
+        if operating_point in OPERATING_POINTS and operating_point not in self.calibration.thresholds:
+            raise ConfigError(
+                f"operating point {operating_point!r}: bundle {self.name!r} is uncalibrated (no FPR thresholds); "
+                "use operating point 0.5 or fit thresholds with `synthtrace zoo calibrate BUNDLE --manifest M`"
+            )
         if operating_point not in self.calibration.thresholds:
             raise ConfigError(f"operating point {operating_point!r}: expected one of {', '.join(OPERATING_POINTS)}")
         return self.calibration.thresholds[operating_point]
