@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from synthtrace.discovery.openworld import OpenWorldDiscovery, merge_components
+from synthtrace.errors import ConfigError
+from synthtrace.evaluation.clustering import clustering_metrics
+
+FAST = dict(n_clusters=24, min_cluster_size=20, epochs_first=4, epochs_later=4, n_hashes=256, hidden=32, embed_dim=16,
+            batch_size=128)
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    C = rng.normal(scale=4, size=(6, 16))
+    src = np.repeat(np.arange(6), 80)
+    X = C[src] + rng.normal(size=(len(src), 16))
+    known = (src < 3) & (np.arange(len(src)) % 2 == 0)
+    return X[known], src[known].astype(str), X[~known], src[~known].astype(str)
+
+
+def test_merge_components_strong_vs_weak():
+    codes = np.array([[0, 0, 0, 0], [0, 0, 0, 1], [1, 1, 1, 1], [1, 1, 1, 0], [1, 1, 0, 0]], dtype=np.uint8)
+    strong = merge_components(codes, connectivity="strong")
+    assert strong[0] == strong[1] and strong[2] == strong[3] and strong[0] != strong[2]
+    weak = merge_components(codes, connectivity="weak")
+    assert weak[4] == weak[2] or weak[4] == weak[0]
+
+
+def test_discovers_new_sources_and_is_deterministic(tmp_path):
+    Xk, yk, Xd, yd = _data()
+    a = OpenWorldDiscovery(n_iterations=2, **FAST).fit(Xk, yk, Xd, eval_labels=yd)
+    m = clustering_metrics(yd, a.labels_, a.features_)
+    # tiny MLP, 4 epochs: a smoke check of the loop, not of its quality (see benchmarks/discovery_bench.py)
+    assert m["sources_discovered"] >= 5 and m["purity"] > 0.75 and m["nmi"] > 0.7
+    assert len(a.history_) == 2 and "purity" in a.history_[0]
+    b = OpenWorldDiscovery(n_iterations=2, **FAST).fit(Xk, yk, Xd)
+    assert np.array_equal(a.labels_, b.labels_)
+    names = {c["name"] for c in a.clusters()}
+    assert {"0", "1", "2"} <= names
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    Xk, yk, Xd, _ = _data(1)
+    full = OpenWorldDiscovery(n_iterations=2, **FAST).fit(Xk, yk, Xd)
+    OpenWorldDiscovery(n_iterations=1, run_dir=tmp_path / "run", **FAST).fit(Xk, yk, Xd)  # "interrupted" after 1
+    resumed = OpenWorldDiscovery(n_iterations=2, run_dir=tmp_path / "run", **FAST).fit(Xk, yk, Xd)
+    assert resumed.history_[0] == full.history_[0] or resumed.history_[0]["iteration"] == 1
+    assert len(resumed.history_) == 2
+    assert np.array_equal(resumed.labels_, full.labels_)
+    with pytest.raises(ConfigError):
+        OpenWorldDiscovery(n_iterations=2, run_dir=tmp_path / "run", **FAST).fit(Xk, yk, Xd[:-5])
+
+
+def test_extend_keeps_clusters():
+    Xk, yk, Xd, yd = _data(2)
+    d = OpenWorldDiscovery(n_iterations=1, stop_share=0.0, **FAST).fit(Xk, yk, Xd[:200])
+    before = d.labels_.copy()
+    d.extend(Xd[200:], n_iterations=1)
+    assert d.labels_.shape == (len(Xd),)
+    kept = before >= 0
+    assert np.mean(d.labels_[:200][kept] >= 0) > 0.8
+
+
+def test_bad_params():
+    Xk, yk, Xd, _ = _data()
+    with pytest.raises(ConfigError):
+        OpenWorldDiscovery(merge="mutual").fit(Xk, yk, Xd)
