@@ -27,6 +27,9 @@ app = typer.Typer(
 )
 app.add_typer(bench.app, name="bench")
 app.add_typer(backbones.app, name="backbones")
+from synthtrace.cli import zoo as _zoo  # noqa: E402
+
+app.add_typer(_zoo.app, name="zoo")
 app.command("train")(train.train)
 app.command("eval")(evaluate.evaluate)
 app.command("scan")(scan.scan)
