@@ -38,6 +38,10 @@ from synthtrace.cli import localize as _localize  # noqa: E402
 
 app.command("localize")(_localize.localize)
 app.command("eval-masks")(_localize.eval_masks)
+from synthtrace.cli import attribute as _attribute, discover as _discover  # noqa: E402
+
+app.command("attribute")(_attribute.attribute)
+app.command("discover")(_discover.discover)
 
 
 def _version(value: bool) -> None:

@@ -257,3 +257,36 @@ class AttributionHead:
     _TENSORS = ("coef", "intercept", "mean", "scale", "wta_indices", "wta_dist", "wta_thresholds", "wta_counts", "threshold")
 
 
+
+
+def save_attribution_head(directory: Any, head: AttributionHead, *, extra: dict | None = None) -> None:
+    """Write ``attribution.json`` (params + label map) and ``attribution.safetensors`` into ``directory``
+    (typically a detector bundle folder: the head then travels with the backbone it was fitted on)."""
+    import json
+    from pathlib import Path
+
+    from safetensors.numpy import save_file
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    save_file({k: np.ascontiguousarray(v) for k, v in head.state_dict().items()}, str(d / "attribution.safetensors"))
+    meta = {"format": 1, "params": head.get_params(), "labels": head.label_map(), **(extra or {})}
+    (d / "attribution.json").write_text(json.dumps(meta, indent=1))
+
+
+def load_attribution_head(directory: Any) -> AttributionHead:
+    """Inverse of :func:`save_attribution_head`; never unpickles."""
+    import json
+    from pathlib import Path
+
+    from safetensors.numpy import load_file
+
+    d = Path(directory)
+    meta_p = d / "attribution.json"
+    if not meta_p.exists():
+        raise ConfigError(f"{d}: has no attribution head (attribution.json); fit one with AttributionHead and "
+                          "save it with save_attribution_head(bundle_dir, head).")
+    meta = json.loads(meta_p.read_text())
+    if meta.get("format") != 1:
+        raise ConfigError(f"{meta_p}: format {meta.get('format')!r} is not supported (expected 1); upgrade synthtrace.")
+    return AttributionHead.from_state(meta["params"], load_file(str(d / "attribution.safetensors")), meta["labels"])
