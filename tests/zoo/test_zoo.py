@@ -240,6 +240,23 @@ def test_refuses_checkpoints_that_need_unpickling(tmp_path, cnndet_ckpt):
     with pytest.raises(BundleError, match="weights-only"):
         convert("CNNDetection", bad, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+    evil = tmp_path / "evil.pth"
+    torch.save({"model": _RunsCode(tmp_path / "ran")}, evil)
+    with pytest.raises(BundleError, match="weights-only"):
+        convert("CNNDetection", evil, tmp_path / "out")
+    assert not (tmp_path / "ran").exists()  # the payload never executed
+
+
+class _RunsCode:
+    """Unpickling this would run code (create a file); the weights-only loader must refuse it."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.target),))
 
 
 def test_wrong_layouts_are_named_errors(tmp_path, npr_ckpt, cnndet_ckpt):

@@ -9,6 +9,7 @@ full unpickle.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,11 @@ def load_checkpoint(path: str | Path) -> Any:
     try:
         return torch.load(p, weights_only=True, map_location="cpu")
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError or ValueError by version
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if found:
+            text = f"it stores the Python object {found.group(1)}, which would have to be unpickled"
+        else:
+            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BundleError(
             f"checkpoint {p}: refused by the weights-only loader ({text}). synthtrace never unpickles code "
             "from a downloaded file: the checkpoint must hold only tensors, dicts and plain values. If it "
