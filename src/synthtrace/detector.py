@@ -5,10 +5,12 @@ hash, preprocessing spelled out, layer and pooling, head, labels, calibration an
 the hash of the manifest it was trained on. No pickle anywhere: a bundle someone
 downloads can be inspected as JSON and loaded without running its code.
 
-Two kinds:
+Kinds:
 - ``linear_probe``: frozen backbone (``hf:...``) features → LinearProbe. The
   backbone's weights are not copied; their hash is checked on load.
 - ``cnn-small``: the whole network, trained end to end, in model.safetensors.
+- ``clip_fc`` / ``resnet_fc``: published detectors converted by ``synthtrace.zoo``
+  (see docs/zoo.md); uncalibrated (no FPR thresholds) until calibrated.
 """
 
 from __future__ import annotations
