@@ -199,14 +199,20 @@ def test_ufd_matches_fc_on_projected_clip_embedding(ufd_ckpt, tiny_clip_l14_proj
     path, state = ufd_ckpt
     convert("UniversalFakeDetect", path, tmp_path / "b", backbone=f"hf:{tiny_clip_l14_proj}")
     bundle = DetectorBundle.from_pretrained(tmp_path / "b")
-    images = _images([(240, 256), (224, 300)])
+    images = _images([(240, 256), (227, 300), (229, 231), (200, 250)])  # odd margins round; 200 pads
     clip = T.CLIPVisionModelWithProjection.from_pretrained(tiny_clip_l14_proj).eval()
     want = []
     with torch.no_grad():
         for im in images:
+            t = torch.from_numpy(im).permute(2, 0, 1)
             h, w = im.shape[:2]
-            top, left = int(round((h - 224) / 2.0)), int(round((w - 224) / 2.0))  # torchvision CenterCrop
-            x = normalise(np.ascontiguousarray(im[top:top + 224, left:left + 224]), CLIP_MEAN, CLIP_STD)
+            if h < 224 or w < 224:  # torchvision CenterCrop pads (left, top, right, bottom) with 0 first
+                ph, pw = max(224 - h, 0), max(224 - w, 0)
+                t = F.pad(t, (pw // 2, (pw + 1) // 2, ph // 2, (ph + 1) // 2))
+                h, w = t.shape[-2:]
+            top, left = int(round((h - 224) / 2.0)), int(round((w - 224) / 2.0))
+            crop = t[:, top:top + 224, left:left + 224].permute(1, 2, 0).numpy()
+            x = normalise(np.ascontiguousarray(crop), CLIP_MEAN, CLIP_STD)
             emb = clip(pixel_values=x).image_embeds  # projected, not pooler_output; no L2 norm
             want.append(float(emb @ state["weight"].T + state["bias"]))
     np.testing.assert_allclose(bundle.score_images(images), want, rtol=1e-4, atol=1e-5)

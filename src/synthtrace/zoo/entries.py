@@ -53,7 +53,7 @@ ZOO: tuple[ZooEntry, ...] = (
         licence="MIT (repository LICENSE); the CLIP ViT-L/14 backbone is OpenAI's, MIT",
         checkpoint='{"weight": [1, 768], "bias": [1]}',
         architecture="fc on the projected CLIP ViT-L/14 image embedding (image_embeds), no L2 normalisation",
-        preprocess=_prep(CLIP_MEAN, CLIP_STD, crop=224),
+        preprocess=_prep(CLIP_MEAN, CLIP_STD, crop=224, crop_offsets="torchvision"),
         trained_on="ProGAN (ForenSynths training set, 20 classes)",
         kind="clip_fc",
     ),

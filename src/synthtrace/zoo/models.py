@@ -184,6 +184,9 @@ def score_images(bundle: Any, images: Sequence[np.ndarray], batch_size: int = 16
 
     pre = dict(bundle.preprocess)
     even_crop = bool(pre.pop("even_crop", False))
+    tv_crop = pre["crop"] if pre.pop("crop_offsets", None) == "torchvision" else None
+    if tv_crop is not None:
+        pre["crop"] = None  # cropped below with torchvision's offsets
     prep = PreprocessConfig.from_dict(pre)
     bb = bundle.feature_backbone() if bundle.kind == "clip_fc" else None
     out = []
@@ -191,8 +194,24 @@ def score_images(bundle: Any, images: Sequence[np.ndarray], batch_size: int = 16
         for im in images:
             if even_crop:
                 im = im[: im.shape[0] - im.shape[0] % 2, : im.shape[1] - im.shape[1] % 2]
+            if tv_crop is not None:
+                im = torchvision_center_crop(im, tv_crop)
             x = torch.from_numpy(prep(np.ascontiguousarray(im)))[None]
             if bb is not None:
                 x = bb.embed(x, layer="last", pooling="embeds")
             out.append(float(bundle.model(x)[0]))
     return np.asarray(out, dtype=np.float32)
+
+
+def torchvision_center_crop(rgb: np.ndarray, size: int) -> np.ndarray:
+    """torchvision ``CenterCrop`` on (H, W, C): zero-pad to ``size`` (floor on the top/left),
+    then crop at ``round((H - size) / 2)`` (Python rounding), as UniversalFakeDetect's test code.
+    transformers floors instead, which moves some crops by one pixel."""
+    h, w = rgb.shape[:2]
+    if h < size or w < size:
+        top, left = max(size - h, 0) // 2, max(size - w, 0) // 2
+        padded = np.zeros((max(h, size), max(w, size), rgb.shape[2]), dtype=rgb.dtype)
+        padded[top : top + h, left : left + w] = rgb
+        rgb, h, w = padded, *padded.shape[:2]
+    top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
+    return rgb[top : top + size, left : left + size]
