@@ -76,7 +76,7 @@ def test_scan_csv_and_table(mixed_folder):
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
     assert len(rows) == len(good | bad)
     assert sum(r["ok"] == "True" for r in rows) == len(good)
-    res = runner.invoke(app, ["scan", str(folder / "good.png")])
+    res = runner.invoke(app, ["scan", str(folder / "good.png")], env={"COLUMNS": "250"})
     assert res.exit_code == 0 and "good.png" in res.stdout
 
 
