@@ -226,3 +226,41 @@ def test_colour_maps():
     assert (comb[gt == 255] == IGNORE).all()
     errs = (res.error_maps >= 3).any(axis=0)
     assert np.array_equal(comb >= 3, errs)
+
+
+def _scattered_pair(rng: np.random.Generator, shape=(96, 112), n_classes=6):
+    """Many small, far-apart regions per class (several crops per class), shifted and
+    with wrong-class patches, ignore blocks and a few predicted-ignore pixels."""
+    gt = np.zeros(shape, np.uint8)
+    coarse = rng.integers(0, n_classes, (shape[0] // 8, shape[1] // 8)).astype(np.uint8)
+    gt[:] = np.kron(coarse, np.ones((8, 8), np.uint8))[: shape[0], : shape[1]]
+    pred = np.roll(gt, (int(rng.integers(-2, 3)), int(rng.integers(-2, 3))), axis=(0, 1))
+    for _ in range(5):
+        y, x = rng.integers(0, shape[0] - 10), rng.integers(0, shape[1] - 10)
+        pred[y:y + int(rng.integers(1, 10)), x:x + int(rng.integers(1, 10))] = rng.integers(0, n_classes)
+    gt[rng.random(shape) < 0.02] = 255
+    pred[rng.random(shape) < 0.005] = 255
+    return pred, gt
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_region_crops_are_exact(seed, monkeypatch):
+    """Per-region crops (and the OpenCV fast path) give exactly the whole-image result."""
+    import synthtrace.localization.error_analysis as ea
+
+    rng = np.random.default_rng(300 + seed)
+    pred, gt = _scattered_pair(rng)
+    d = [0, 1, 2, 3, 5, 7][seed]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = analyze_labels(pred, gt, 6, d=d, return_maps=True)
+        assert np.array_equal(_as_rows(got.counts), _reference(pred, gt, 6, d))
+        if ea._cv2 is not None and d <= 3:  # several crops per class really happen here
+            n_crops = [len(ea._region_crops((pred == c) | (gt == c), (0, 0), max(d, 1) + 1, gt.shape))
+                       for c in range(6)]
+            assert max(n_crops) > 1
+        monkeypatch.setattr(ea, "_cv2", None)  # scipy path, one box per class
+        slow = analyze_labels(pred, gt, 6, d=d, return_maps=True)
+    for k in ("TP", "TN", "FP_bnd", "FP_ext", "FP_seg", "FN_bnd", "FN_ext", "FN_seg", "ignore"):
+        assert np.array_equal(got.counts[k], slow.counts[k]), k
+    assert np.array_equal(got.error_maps, slow.error_maps)
