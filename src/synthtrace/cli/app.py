@@ -11,7 +11,7 @@ import sys
 import typer
 
 from synthtrace import __version__
-from synthtrace.cli import backbones, bench, demo, evaluate, scan, train
+from synthtrace.cli import attribute, backbones, bench, demo, discover, evaluate, localize, scan, train, zoo
 from synthtrace.errors import SynthtraceError
 
 app = typer.Typer(
@@ -27,21 +27,15 @@ app = typer.Typer(
 )
 app.add_typer(bench.app, name="bench")
 app.add_typer(backbones.app, name="backbones")
-from synthtrace.cli import zoo as _zoo  # noqa: E402
-
-app.add_typer(_zoo.app, name="zoo")
+app.add_typer(zoo.app, name="zoo")
 app.command("train")(train.train)
 app.command("eval")(evaluate.evaluate)
 app.command("scan")(scan.scan)
 app.command("demo")(demo.demo)
-from synthtrace.cli import localize as _localize  # noqa: E402
-
-app.command("localize")(_localize.localize)
-app.command("eval-masks")(_localize.eval_masks)
-from synthtrace.cli import attribute as _attribute, discover as _discover  # noqa: E402
-
-app.command("attribute")(_attribute.attribute)
-app.command("discover")(_discover.discover)
+app.command("localize")(localize.localize)
+app.command("eval-masks")(localize.eval_masks)
+app.command("attribute")(attribute.attribute)
+app.command("discover")(discover.discover)
 
 
 def _version(value: bool) -> None:
