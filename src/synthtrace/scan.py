@@ -29,6 +29,7 @@ class ScanOptions:
     signals: bool = True
     watermarks: bool = True
     trust_anchors: str | None = None  # PEM file of trusted C2PA roots
+    localize: bool = False  # heatmap summary (max, mean, top window) in extras["localization"]
 
 
 def scan_paths(
@@ -80,8 +81,13 @@ def scan_file(path: str | Path, detector: DetectorBundle | None = None, options:
             return ScanResult(path=str(path), record=loaded.record, evidence=tuple(evidence),
                               error=f"detector failed: {type(exc).__name__}: {exc}")
         evidence.append(detection_evidence(detection, reliability=_detector_reliability(evidence)))
-    return ScanResult(path=str(path), record=loaded.record, detection=detection,
-                      evidence=tuple(evidence), verdict=decide(evidence))
+    result = ScanResult(path=str(path), record=loaded.record, detection=detection,
+                        evidence=tuple(evidence), verdict=decide(evidence))
+    if options.localize:
+        from synthtrace.localization.heatmap import localization_summary
+
+        result.extras["localization"] = localization_summary(loaded.rgb, detector)
+    return result
 
 
 def _detector_reliability(evidence: list[Evidence]) -> float:

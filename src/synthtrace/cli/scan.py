@@ -41,6 +41,7 @@ def scan(
     report: Path = typer.Option(None, "--report", help="Write a self-contained HTML report of the scan here."),
     as_json: bool = typer.Option(False, "--json", help="Print every result with its full evidence as JSON."),
     as_csv: bool = typer.Option(False, "--csv", help="Print one CSV row per file."),
+    localize: bool = typer.Option(False, "--localize", help="Add a heatmap summary (max, mean, top window) to each result's JSON."),
 ) -> None:
     """Scan images: provenance, pixel signals and (with --detector) a learned detector,
     fused into a verdict that can say "uncertain", with the reasons.
@@ -52,7 +53,8 @@ def scan(
     from synthtrace.verdict import LABELS
 
     options = ScanOptions(operating_point=operating_point, max_pixels=max_pixels, provenance=provenance,
-                          signals=signals, watermarks=watermarks, trust_anchors=str(trust_anchors) if trust_anchors else None)
+                          signals=signals, watermarks=watermarks, trust_anchors=str(trust_anchors) if trust_anchors else None,
+                          localize=localize)
     results = scan_paths(paths, detector, options)
     if report:
         from synthtrace.evaluation.scan_report import write_scan_report

@@ -70,7 +70,11 @@ def sliding_window_heatmap(detector: Any, image: np.ndarray, *, window: int = 64
         cnt[y:y + window, x:x + window] += 1
     score = (acc / np.maximum(cnt, 1)).astype(np.float32)
     conf = _window_confidence(to_luminance(img), min(window, H, W), stride)
-    return Heatmap(score, conf, "sliding-window", {"window": window, "stride": stride, "n_windows": len(boxes)})
+    top = int(np.argmax(prob))
+    top_window = {"x": boxes[top][1], "y": boxes[top][0], "width": min(window, W), "height": min(window, H),
+                  "score": round(float(prob[top]), 4)}
+    return Heatmap(score, conf, "sliding-window", {"window": window, "stride": stride, "n_windows": len(boxes),
+                                                    "top_window": top_window})
 
 
 def noise_inconsistency_map(image: np.ndarray, *, window: int = 32) -> Heatmap:
@@ -85,3 +89,67 @@ def noise_inconsistency_map(image: np.ndarray, *, window: int = 32) -> Heatmap:
     score = (1 - np.exp(-z / 3)).astype(np.float32)
     conf = _window_confidence(lum, window, window // 2)
     return Heatmap(score, conf, "noise-inconsistency", {"window": window})
+
+
+def normalize_map(score: np.ndarray, method: str = "none") -> np.ndarray:
+    """Per-image score normalisation of a heatmap (monotone within the image).
+
+    ``none``: unchanged; ``minmax``: rescaled to [0, 1]; ``rank``: each pixel's rank
+    among the image's pixels, in [0, 1] (ties share their mean rank). Both remove the
+    per-image offset of a detector that scores a whole edited image high, which is
+    what pooling pixels over images (pooled pixel AUC, one threshold) penalises.
+    """
+    s = np.asarray(score, dtype=np.float64)
+    if method == "none":
+        return s.astype(np.float32)
+    if method == "minmax":
+        lo, hi = float(s.min()), float(s.max())
+        return ((s - lo) / (hi - lo) if hi > lo else np.zeros_like(s)).astype(np.float32)
+    if method == "rank":
+        from scipy.stats import rankdata
+
+        return ((rankdata(s.ravel(), method="average") - 1) / max(s.size - 1, 1)).reshape(s.shape).astype(np.float32)
+    raise ValueError(f"normalize: expected none, minmax or rank, got {method!r}")
+
+
+def heatmap_summary(hm: Heatmap) -> dict[str, Any]:
+    """Compact JSON-able summary: map max and mean, confidence mean, the top window
+    (the highest-scoring window for a sliding-window map; for other maps the window of
+    the map's ``window`` size with the highest mean score)."""
+    top = hm.params.get("top_window")
+    if top is None:
+        H, W = hm.score.shape
+        win = int(min(hm.params.get("window", 32), H, W))
+        mean = ndi.uniform_filter(hm.score.astype(np.float64), win, mode="nearest")
+        h0 = win // 2
+        valid = mean[h0:H - (win - h0) + 1, h0:W - (win - h0) + 1]
+        y, x = np.unravel_index(int(np.argmax(valid)), valid.shape)
+        top = {"x": int(x), "y": int(y), "width": win, "height": win, "score": round(float(valid[y, x]), 4)}
+    return {
+        "method": hm.method,
+        "params": {k: v for k, v in hm.params.items() if k != "top_window"},
+        "max": round(float(hm.score.max()), 4),
+        "mean": round(float(hm.score.mean()), 4),
+        "confidence_mean": round(float(hm.confidence.mean()), 4),
+        "top_window": top,
+    }
+
+
+def localization_summary(image: np.ndarray, detector: Any | None = None, *, window: int = 32, stride: int = 8,
+                         max_windows: int = 4096) -> dict[str, Any]:
+    """The heatmap summary stored by ``scan --localize``: the sliding-window map of
+    ``detector`` when one is given (on large images the stride is raised in steps of 8,
+    and the window with it once it would leave gaps, until at most ``max_windows``
+    windows), else the noise-inconsistency map. Never raises: a
+    failure is reported as ``{"error": ...}``."""
+    try:
+        img = np.asarray(image)
+        if detector is None:
+            return heatmap_summary(noise_inconsistency_map(img, window=window))
+        H, W = img.shape[:2]
+        while len(_starts(H, window, stride)) * len(_starts(W, window, stride)) > max_windows:
+            stride += 8
+            window = max(window, stride)  # no gaps between windows
+        return heatmap_summary(sliding_window_heatmap(detector, img, window=window, stride=stride))
+    except Exception as exc:  # keep a scan going
+        return {"error": f"localization failed: {type(exc).__name__}: {exc}"}
