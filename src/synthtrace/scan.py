@@ -67,7 +67,7 @@ def scan_file(path: str | Path, detector: DetectorBundle | None = None, options:
     if options.provenance:
         from synthtrace.provenance import read_provenance
 
-        evidence += read_provenance(path, data=data, watermarks=options.watermarks,
+        evidence += read_provenance(path, data=data, watermarks=options.watermarks, rgb=loaded.rgb,
                                     trust_anchors=Path(options.trust_anchors) if options.trust_anchors else None)
     if options.signals:
         from synthtrace.signals import analyze_pixels

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from synthtrace.provenance.c2pa import read_c2pa
 from synthtrace.provenance.metadata import Extracted, extract, read_exif, read_xmp_iptc
 from synthtrace.provenance.params import KNOWN_KEYS, read_params
@@ -51,13 +53,17 @@ def read_provenance(
     data: bytes | None = None,
     trust_anchors: Path | None = None,
     watermarks: bool = True,
+    rgb: np.ndarray | None = None,
 ) -> list[Evidence]:
     """All provenance evidence for one image.
 
     ``data`` avoids re-reading a file the caller already holds (``path`` then only
     names it). ``trust_anchors`` is a PEM bundle of C2PA roots to trust; without it
     a valid signature is reported as valid-but-untrusted. ``watermarks=False``
-    skips pixel decoding (the only slow reader).
+    skips pixel decoding (the only reader that needs pixels). ``rgb`` passes pixels
+    the caller already decoded with ``synthtrace.io.images`` ((H, W, 3) uint8,
+    upright per EXIF orientation) to the watermark reader, so the file is not
+    decoded twice; see ``read_watermarks``.
     """
     if data is None:
         try:
@@ -76,5 +82,5 @@ def read_provenance(
     out += _guarded("exif", lambda: read_exif(ext))
     out += _guarded("params", lambda: read_params(ext))
     if watermarks:
-        out += _guarded("watermark", lambda: read_watermarks(data))
+        out += _guarded("watermark", lambda: read_watermarks(data, rgb=rgb))
     return out
