@@ -409,11 +409,26 @@ def analyze_labels(pred: np.ndarray, gt: np.ndarray, num_classes: int, *, ignore
         if bad.any():
             raise ValueError(f"{name} holds labels outside 0..{num_classes - 1}"
                              + (f" and ignore {ignore_index}" if ignore_index is not None else ""))
+    if _cv2 is not None:  # small crops: OpenCV's thread pool costs more CPU than it saves
+        threads = _cv2.getNumThreads()
+        _cv2.setNumThreads(1)
+        try:
+            return _analyze_labels(pred, gt, num_classes, ignore_index, d, d_frac, classes, connectivity,
+                                   return_maps, warn_zero_d)
+        finally:
+            _cv2.setNumThreads(threads)
+    return _analyze_labels(pred, gt, num_classes, ignore_index, d, d_frac, classes, connectivity,
+                           return_maps, warn_zero_d)
+
+
+def _analyze_labels(pred: np.ndarray, gt: np.ndarray, num_classes: int, ignore_index: int | None, d: int | None,
+                    d_frac: float, classes: Iterable[int] | None, connectivity: int, return_maps: bool,
+                    warn_zero_d: bool) -> ImageErrors:
     H, W = gt.shape
     dd = boundary_distance(H, W, d=d, d_frac=d_frac)
     if dd == 0 and warn_zero_d:
         warnings.warn(f"boundary distance d is 0 for a {H}x{W} image: no boundary errors can be found",
-                      stacklevel=2)
+                      stacklevel=3)
     gt_valid = gt != ignore_index if ignore_index is not None else np.ones(gt.shape, dtype=bool)
     n_valid = int(gt_valid.sum())
     n_ignore = gt.size - n_valid

@@ -50,9 +50,13 @@ def _window_confidence(lum: np.ndarray, window: int, stride: int) -> np.ndarray:
 
 
 def sliding_window_heatmap(detector: Any, image: np.ndarray, *, window: int = 64, stride: int = 32,
-                           batch_size: int = 64) -> Heatmap:
+                           batch_size: int = 64, average: str = "probability") -> Heatmap:
     """Score every window with ``detector.score_images`` (batched) and average the
-    calibrated fake probabilities over the windows covering each pixel."""
+    calibrated fake probabilities over the windows covering each pixel.
+
+    ``average="logit"`` averages the calibrated logits instead and maps the mean back
+    through the sigmoid (probabilities saturate at 0/1, so their mean loses the order
+    between windows that are all confidently fake or real)."""
     img = np.asarray(image)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
@@ -63,18 +67,27 @@ def sliding_window_heatmap(detector: Any, image: np.ndarray, *, window: int = 64
     raw = np.concatenate([np.asarray(detector.score_images(crops[i:i + batch_size]), dtype=np.float64)
                           for i in range(0, len(crops), batch_size)])
     prob = np.asarray(detector.calibration.probability(raw), dtype=np.float64)
+    if average not in ("probability", "logit"):
+        raise ValueError(f"average: expected probability or logit, got {average!r}")
+    vals = prob
+    if average == "logit":
+        q = np.clip(prob, 1e-6, 1 - 1e-6)
+        vals = np.log(q / (1 - q))
     acc = np.zeros((H, W))
     cnt = np.zeros((H, W))
-    for (y, x), p in zip(boxes, prob):
+    for (y, x), p in zip(boxes, vals):
         acc[y:y + window, x:x + window] += p
         cnt[y:y + window, x:x + window] += 1
-    score = (acc / np.maximum(cnt, 1)).astype(np.float32)
+    score = acc / np.maximum(cnt, 1)
+    if average == "logit":
+        score = 1 / (1 + np.exp(-score))
+    score = score.astype(np.float32)
     conf = _window_confidence(to_luminance(img), min(window, H, W), stride)
     top = int(np.argmax(prob))
     top_window = {"x": boxes[top][1], "y": boxes[top][0], "width": min(window, W), "height": min(window, H),
                   "score": round(float(prob[top]), 4)}
     return Heatmap(score, conf, "sliding-window", {"window": window, "stride": stride, "n_windows": len(boxes),
-                                                    "top_window": top_window})
+                                                    "average": average, "top_window": top_window})
 
 
 def noise_inconsistency_map(image: np.ndarray, *, window: int = 32) -> Heatmap:
