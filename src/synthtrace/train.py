@@ -95,9 +95,10 @@ def train_detector(
 
         bb = create_backbone(backbone)
         bb.validate(layer, pooling)
-        feats = lambda part: extract_features(  # noqa: E731
-            [part.path_of(r) for r in part], bb, layer=layer, pooling=pooling, cache_dir=cache_dir, progress=progress
-        )
+        def feats(part: Manifest):
+            paths = [part.path_of(r) for r in part]
+            return extract_features(paths, bb, layer=layer, pooling=pooling, cache_dir=cache_dir, progress=progress)
+
         x_train, x_val = feats(train), feats(val)
         model = LinearProbe(random_state=seed).fit(x_train, y_train)
         val_scores = model.decision_function(x_val)

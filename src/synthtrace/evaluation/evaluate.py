@@ -78,8 +78,7 @@ def summarize(
             return None
         return subset_metrics(y_w, s_w, mask[whole], threshold=threshold, n_boot=n_boot, seed=seed)
 
-    overall = detection_metrics(y_w, s_w, threshold=threshold)
-    overall.update(subset(fake) or {})
+    overall = subset(fake) or detection_metrics(y_w, s_w, threshold=threshold)
     probs = det.calibration.probability(scores)
     return to_jsonable(
         {
