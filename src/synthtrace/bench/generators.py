@@ -4,8 +4,10 @@ The decoder turns a low-resolution "latent" of the scene into a full-resolution
 image; its up-sampling operator imprints a periodic pattern whose form depends on
 the family and whose exact shape depends on the weights (two seeds of one
 architecture are two distinguishable sources, as Yu et al. 2019 found for GANs).
-The fake is a sharp, camera-matched rendering of the scene plus the decoder's
-high-frequency residual, so the fingerprint, not blur, tells it apart.
+The fake is a camera-matched rendering of the scene (same tone curves, optics
+slightly softer to match demosaiced reals) plus the decoder's high-frequency
+residual plus camera-like noise, so the fingerprint, not blur or noise level,
+tells it apart.
 """
 
 from __future__ import annotations
@@ -138,12 +140,13 @@ def camera_like_noise(shape: tuple[int, ...], rng: np.random.Generator) -> np.nd
 def generate(
     scene: np.ndarray, spec: GeneratorSpec, rng: np.random.Generator, amplitude: float, noise_gain: float
 ) -> np.ndarray:
-    """A fake of the scene: camera-matched sharp base + fingerprint + camera-like noise.
+    """A fake of the scene: camera-matched base + fingerprint + camera-like noise.
 
     The fingerprint (the decoder's residual, high-pass std ``amplitude`` in [0, 1]
-    pixel units) does not depend on any ISO: a generator has no sensor. Camera-like
-    noise of the drawn ISO, scaled by ``noise_gain`` (calibrated per generator so
-    that file sizes match reals'), hides it the way sensor noise would.
+    pixel units; the build calibrates it per generator so that file sizes match
+    reals') does not depend on any ISO: a generator has no sensor. Camera-like
+    noise of a drawn ISO, scaled by ``noise_gain``, partly hides it, the way sensor
+    noise would, so "noisy or not" does not tell the classes apart.
     """
     # Slightly softer optics than the cameras': demosaicing and in-camera noise
     # reduction soften reals, and a sharper base would make fakes' files larger.
