@@ -181,3 +181,81 @@ def test_verdict_is_duck_typed(tmp_path):
     html = write_scan_report([r], tmp_path / "r.html", parameters={}).read_text()
     assert "Declared camera capture" in html and "v-declared-camera" in html
     assert "c2pa: Signed by Nikon." in html and "detector failed: RuntimeError: boom" in html
+
+
+class _RedDetector:
+    """Scores a window by how red it is (stand-in for a bundle); counts calls."""
+
+    class calibration:  # noqa: N801 - duck-typed Calibration
+        @staticmethod
+        def probability(s):
+            return 1 / (1 + np.exp(-np.asarray(s)))
+
+    def __init__(self):
+        self.calls = 0
+
+    def score_images(self, images):
+        self.calls += 1
+        return np.array([(im[..., 0].astype(float) - im[..., 1]).mean() / 20 for im in images])
+
+
+def _png_at(html, alt_start):
+    import base64
+    import io
+
+    uri = re.search(r'<img src="data:image/png;base64,([^"]+)" alt="' + re.escape(alt_start), html).group(1)
+    with Image.open(io.BytesIO(base64.b64decode(uri))) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def test_localization_overlay_from_the_stored_maps(tmp_path):
+    import json
+
+    from synthtrace.localization.heatmap import localization_summary
+
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(80, 120, (160, 200, 3)).astype(np.uint8)
+    rgb[40:104, 120:184, 0] = 250  # the "edited" red square, right half
+    path = tmp_path / "edited.png"
+    Image.fromarray(rgb).save(path)
+    det = _RedDetector()
+    loc = localization_summary(load_image(path).rgb, det, window=32, stride=16)
+    assert "maps" in loc and len(json.dumps(loc)) < 12_000
+    r = ScanResult(path=str(path), record=load_image(path).record, extras={"localization": loc})
+    calls = det.calls
+    html = write_scan_report([r], tmp_path / "r.html", parameters={}, spectrum=False).read_text()
+    assert det.calls == calls  # the report never runs the model: it draws the stored maps
+    assert "Localization heatmap" in html and "the model was not run again" in html
+    refs, parsed = _external_refs(html)
+    assert refs == [] and parsed.scripts == 0
+    assert loc["maps"]["score"] not in html  # the raw base64 blob is not dumped into the "Other" table
+    over = _png_at(html, "Heatmap overlay of")
+    conf = _png_at(html, "Confidence map of")
+    assert over.shape == conf.shape == (160, 200, 3)  # thumbnail size (image is smaller than 256)
+    inside, outside = over[70, 150].astype(int), over[140, 20].astype(int)
+    assert inside[0] - inside[1] > outside[0] - outside[1] + 60  # red where the map is high
+    t = loc["top_window"]
+    assert 120 - 32 <= t["x"] <= 184 and 40 - 32 <= t["y"] <= 104
+    edge = over[t["y"], t["x"] + t["width"] // 2]
+    assert edge[0] > 200 and edge[1] > 180 and edge[2] < 60  # yellow outline of the top window
+    assert f"x {t['x']}, y {t['y']}, 32 × 32 px" in html
+
+
+def test_localization_from_a_scan_and_without_the_file(tmp_path):
+    from synthtrace.scan import ScanOptions, scan_file
+
+    path = _image(tmp_path / "n.png", seed=3, size=(64, 48))
+    r = scan_file(path, None, ScanOptions(provenance=False, signals=False, localize=True))
+    assert r.extras["localization"]["method"] == "noise-inconsistency" and "maps" in r.extras["localization"]
+    html = write_scan_report([r], tmp_path / "r.html", parameters={}, spectrum=False).read_text()
+    assert "noise-inconsistency" in html and _png_at(html, "Heatmap overlay of").shape == (48, 64, 3)
+    path.unlink()
+    html = write_scan_report([r], tmp_path / "r.html", parameters={}, spectrum=False).read_text()
+    assert "overlay drawn on grey: the file could not be decoded again" in html
+    assert _png_at(html, "Heatmap overlay of").shape == (192, 256, 3)
+    old = ScanResult(path=str(path), record=r.record,
+                     extras={"localization": {k: v for k, v in r.extras["localization"].items() if k != "maps"}})
+    html = write_scan_report([old], tmp_path / "r.html", parameters={}, spectrum=False).read_text()
+    assert "holds only the numbers" in html
+    err = ScanResult(path=str(path), record=r.record, extras={"localization": {"error": "localization failed: boom"}})
+    assert "localization failed: boom" in write_scan_report([err], tmp_path / "r.html", parameters={}).read_text()

@@ -78,3 +78,89 @@ def test_scan_localize_option(tmp_path):
     on = scan_file(p, None, ScanOptions(provenance=False, signals=False, localize=True))
     loc = on.to_dict()["localization"]
     assert set(loc) >= {"max", "mean", "top_window"} and loc["method"] == "noise-inconsistency"
+
+
+def test_window_scores_cache_skips_the_model_on_a_second_run(tmp_path):
+    from synthtrace.localization.heatmap import WindowScoreCache
+
+    rng = np.random.default_rng(4)
+    img = rng.integers(80, 120, (96, 96, 3)).astype(np.uint8)
+    img[20:60, 30:70, 0] = 250
+    det = _RedDetector()
+    first = sliding_window_heatmap(det, img, window=32, stride=16, cache=tmp_path / "c", image_sha256="ab" * 32)
+    n_calls = len(det.batches)
+    assert n_calls > 0 and len(list((tmp_path / "c").rglob("*.npz"))) == 1
+    cache = WindowScoreCache(tmp_path / "c")  # a new run: fresh cache object on the same folder
+    again = sliding_window_heatmap(det, img, window=32, stride=16, cache=cache, image_sha256="ab" * 32,
+                                   average="logit")  # averaging reuses the raw scores
+    assert len(det.batches) == n_calls and cache.hits == 1 and cache.misses == 0
+    same = sliding_window_heatmap(det, img, window=32, stride=16, cache=cache, image_sha256="ab" * 32)
+    assert np.allclose(same.score, first.score, atol=1e-6) and same.params["top_window"] == first.params["top_window"]
+    assert again.score.shape == first.score.shape
+    # another stride, another image or another detector is a miss and runs the model
+    sliding_window_heatmap(det, img, window=32, stride=8, cache=cache, image_sha256="ab" * 32)
+    assert len(det.batches) > n_calls and cache.misses == 1
+    n_calls = len(det.batches)
+    sliding_window_heatmap(det, img, window=32, stride=16, cache=cache)  # no file hash: hash of the pixels
+    sliding_window_heatmap(det, img, window=32, stride=16, cache=cache)
+    assert cache.misses == 2 and len(det.batches) > n_calls
+
+
+def test_detector_identity_follows_config_and_weights():
+    import torch
+
+    from synthtrace.localization.heatmap import WindowScoreCache, detector_identity
+
+    class _Bundle:
+        def __init__(self, w):
+            self.model = torch.nn.Linear(2, 1)
+            with torch.no_grad():
+                self.model.weight.fill_(w)
+                self.model.bias.fill_(0)
+
+        def config(self):
+            return {"kind": "cnn-small", "calibration": {"a": 1}}
+
+    assert detector_identity(_Bundle(1.0)) == detector_identity(_Bundle(1.0)) != detector_identity(_Bundle(2.0))
+    assert WindowScoreCache.key("x", "d", 32, 8) != WindowScoreCache.key("x", "d", 32, 16)
+
+
+def test_cli_localize_cache_second_run_does_not_call_the_model(tmp_path, monkeypatch):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from synthtrace.cli.app import app
+    from synthtrace.detector import DetectorBundle
+
+    det = _RedDetector()
+    monkeypatch.setattr(DetectorBundle, "from_pretrained", classmethod(lambda cls, d: det))
+    rng = np.random.default_rng(5)
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3)).astype(np.uint8)).save(tmp_path / "a.png")
+    args = ["localize", str(tmp_path / "a.png"), "--detector", str(tmp_path), "--out", str(tmp_path / "o"),
+            "--window", "32", "--stride", "16", "--cache", str(tmp_path / "cache")]
+    r1 = CliRunner().invoke(app, args)
+    assert r1.exit_code == 0, r1.output
+    n_calls = len(det.batches)
+    assert n_calls > 0 and (tmp_path / "o" / "a.overlay.png").is_file()
+    first = np.load(tmp_path / "o" / "a.heatmap.npz")["sliding_window"]
+    r2 = CliRunner().invoke(app, args)
+    assert r2.exit_code == 0, r2.output
+    assert len(det.batches) == n_calls  # second run: every window score came from the cache
+    assert np.array_equal(np.load(tmp_path / "o" / "a.heatmap.npz")["sliding_window"], first)
+
+
+def test_summary_stores_small_maps_that_decode():
+    from synthtrace.localization.heatmap import MAP_MAX_SIDE, decode_map_png, heatmap_summary
+
+    rng = np.random.default_rng(6)
+    img = rng.integers(80, 120, (200, 300, 3)).astype(np.uint8)
+    img[50:150, 100:200, 0] = 250
+    s = heatmap_summary(sliding_window_heatmap(_RedDetector(), img, window=32, stride=16))
+    maps = s["maps"]
+    assert maps["image_size"] == [200, 300] and max(maps["size"]) == MAP_MAX_SIDE
+    score = decode_map_png(maps["score"])
+    assert list(score.shape) == maps["size"] and decode_map_png(maps["confidence"]).shape == score.shape
+    assert score[21, 32] > 0.8 > score[2, 2]  # the red square, at 64/300 scale
+    import json
+
+    assert len(json.dumps(s)) < 12_000  # compact enough for the scan JSON

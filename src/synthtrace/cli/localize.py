@@ -66,6 +66,8 @@ def localize(
     window: int = typer.Option(64, help="Sliding-window side in pixels."),
     stride: int = typer.Option(32, help="Sliding-window stride in pixels."),
     batch_size: int = typer.Option(64, help="Windows scored per batch."),
+    cache: Path = typer.Option(None, "--cache", help="Folder caching raw window scores (keyed by file sha256, detector, "
+                               "window, stride): localising the same file again does not run the model."),
 ) -> None:
     """Heatmaps of where an image was edited: sliding-window detector map and noise-inconsistency
     map, each with a confidence map; writes <name>.overlay.png and <name>.heatmap.npz."""
@@ -74,14 +76,17 @@ def localize(
 
     from synthtrace.detector import DetectorBundle
     from synthtrace.io.images import iter_image_files, load_image
-    from synthtrace.localization.heatmap import noise_inconsistency_map, sliding_window_heatmap
+    from synthtrace.localization.heatmap import WindowScoreCache, noise_inconsistency_map, sliding_window_heatmap
 
     bundle = DetectorBundle.from_pretrained(detector)
     out_dir.mkdir(parents=True, exist_ok=True)
+    score_cache = WindowScoreCache(cache) if cache else None
     files = iter_image_files(paths)
     for f in files:
-        rgb = load_image(f).rgb
-        sw = sliding_window_heatmap(bundle, rgb, window=window, stride=stride, batch_size=batch_size)
+        loaded = load_image(f)
+        rgb = loaded.rgb
+        sw = sliding_window_heatmap(bundle, rgb, window=window, stride=stride, batch_size=batch_size,
+                                    cache=score_cache, image_sha256=loaded.record.sha256)
         ni = noise_inconsistency_map(rgb)
         np.savez_compressed(out_dir / f"{Path(f).stem}.heatmap.npz", sliding_window=sw.score,
                             sliding_window_confidence=sw.confidence, noise=ni.score, noise_confidence=ni.confidence)
@@ -91,3 +96,5 @@ def localize(
         Image.fromarray((rgb * (1 - a) + heat * a).astype(np.uint8)).save(out_dir / f"{Path(f).stem}.overlay.png")
         out.print(f"{f}: max {float(sw.score.max()):.3f}, mean {float(sw.score.mean()):.3f} "
                   f"({sw.params['n_windows']} windows) → {out_dir}")
+    if score_cache is not None:
+        err.print(f"window-score cache {cache}: {score_cache.hits} hit(s), {score_cache.misses} miss(es)")

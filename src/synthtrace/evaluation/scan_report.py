@@ -138,6 +138,7 @@ class _ImageView:
     spectrum: str | None = None
     spectrum_note: str | None = None
     p_generated: str = field(default="")
+    localization: dict[str, Any] | None = None
 
 
 def _image_view(index: int, r: ScanResult, *, max_pixels: int, spectrum: bool) -> _ImageView:
@@ -181,9 +182,11 @@ def _image_view(index: int, r: ScanResult, *, max_pixels: int, spectrum: bool) -
         n_evidence_errors=sum(1 for e in evidence if e.error),
         record=record_rows,
         notes=notes,
-        extras=[(str(k), _fmt_param(v)) for k, v in (r.extras or {}).items()],
+        extras=[(str(k), _fmt_param(_without_maps(v) if k == "localization" else v))
+                for k, v in (r.extras or {}).items()],
         p_generated=p_generated,
     )
+    loc = (r.extras or {}).get("localization")
     if rec is None:
         return view  # the file could not be decoded: nothing to show but the error
     try:
@@ -191,6 +194,7 @@ def _image_view(index: int, r: ScanResult, *, max_pixels: int, spectrum: bool) -
     except Exception as exc:  # noqa: BLE001 - a preview must never stop the report
         view.thumbnail_note = f"preview not available: {exc}"
         view.spectrum_note = "spectrum figure not available: the file could not be decoded again"
+        view.localization = _localization_view(loc, None, "the file could not be decoded again")
         return view
     if loaded.record.sha256 != rec.sha256:
         view.thumbnail_note = (
@@ -198,8 +202,10 @@ def _image_view(index: int, r: ScanResult, *, max_pixels: int, spectrum: bool) -
             f"(sha256 now {loaded.record.sha256})"
         )
         view.spectrum_note = "spectrum figure not shown: the file has changed since it was scanned"
+        view.localization = _localization_view(loc, None, "the file has changed since it was scanned")
         return view
     view.thumbnail = _thumbnail_uri(loaded.rgb)
+    view.localization = _localization_view(loc, loaded.rgb, None)
     if spectrum:
         view.spectrum, view.spectrum_note = _spectrum_uri(loaded.rgb)
     else:
@@ -274,6 +280,94 @@ def _thumbnail_uri(rgb: np.ndarray) -> str:
     buf = io.BytesIO()
     im.save(buf, format="JPEG", quality=85)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _without_maps(loc: Any) -> Any:
+    """The localization summary without its embedded map PNGs (shown as pictures instead)."""
+    if isinstance(loc, Mapping) and "maps" in loc:
+        return {k: v for k, v in loc.items() if k != "maps"}
+    return loc
+
+
+def _png_uri(arr: np.ndarray) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr, dtype=np.uint8)).save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _localization_view(loc: Any, rgb: np.ndarray | None, no_image_reason: str | None) -> dict[str, Any] | None:
+    """Overlay and confidence pictures of a ``scan --localize`` summary, drawn from the
+    downsampled maps stored in the scan result (the model is not run again).
+
+    The score map is resized to the thumbnail and blended in red (opacity 0.6 × score)
+    over it, the top window outlined in yellow; the confidence map is shown in grey
+    (white = confident). Without the image (file changed or undecodable) the overlay is
+    drawn on grey, with a note."""
+    if not isinstance(loc, Mapping):
+        return None
+    view: dict[str, Any] = {
+        "method": str(loc.get("method", "")),
+        "error": str(loc["error"]) if loc.get("error") else None,
+        "max": _fmt_num(loc.get("max")), "mean": _fmt_num(loc.get("mean")),
+        "confidence_mean": _fmt_num(loc.get("confidence_mean")),
+        "params": _fmt_param(loc.get("params")) if loc.get("params") else "",
+        "top_window": None, "overlay": None, "confidence": None, "note": None, "map_size": None,
+    }
+    top = loc.get("top_window")
+    if isinstance(top, Mapping):
+        view["top_window"] = (f"x {top.get('x')}, y {top.get('y')}, {top.get('width')} × {top.get('height')} px, "
+                              f"score {_fmt_num(top.get('score'))}")
+    maps = loc.get("maps")
+    if view["error"] or not isinstance(maps, Mapping):
+        if not view["error"]:
+            view["note"] = "no map pictures: this scan result holds only the numbers (scanned by an older synthtrace)"
+        return view
+    try:
+        from PIL import Image
+
+        from synthtrace.localization.heatmap import decode_map_png
+
+        score, conf = decode_map_png(maps["score"]), decode_map_png(maps["confidence"])
+        H, W = (int(v) for v in maps.get("image_size", score.shape))
+        if rgb is not None:
+            base = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB")
+            base.thumbnail((THUMBNAIL_MAX_SIDE, THUMBNAIL_MAX_SIDE), Image.Resampling.LANCZOS)
+            tw, th = base.size
+            bg = np.asarray(base, dtype=np.float32)
+        else:
+            f = THUMBNAIL_MAX_SIDE / max(H, W)
+            tw, th = max(1, round(W * f)), max(1, round(H * f))
+            bg = np.full((th, tw, 3), 128, np.float32)
+            view["note"] = f"overlay drawn on grey: {no_image_reason}"
+
+        def up(a: np.ndarray) -> np.ndarray:
+            im = Image.fromarray(np.rint(a * 255).astype(np.uint8), mode="L").resize((tw, th), Image.Resampling.BILINEAR)
+            return np.asarray(im, dtype=np.float32) / 255.0
+
+        alpha = (0.6 * up(score))[..., None]
+        red = np.zeros_like(bg)
+        red[..., 0] = 255
+        over = bg * (1 - alpha) + red * alpha
+        if isinstance(top, Mapping) and all(k in top for k in ("x", "y", "width", "height")):
+            sx, sy = tw / W, th / H
+            x0, y0 = int(round(top["x"] * sx)), int(round(top["y"] * sy))
+            x1 = min(tw - 1, int(round((top["x"] + top["width"]) * sx)) - 1)
+            y1 = min(th - 1, int(round((top["y"] + top["height"]) * sy)) - 1)
+            if x1 >= x0 and y1 >= y0:
+                yellow = np.array([255, 220, 0], np.float32)
+                for t in range(2):  # 2-px outline
+                    over[max(y0 + t, 0), x0:x1 + 1] = yellow
+                    over[max(y1 - t, 0), x0:x1 + 1] = yellow
+                    over[y0:y1 + 1, max(x0 + t, 0)] = yellow
+                    over[y0:y1 + 1, max(x1 - t, 0)] = yellow
+        view["overlay"] = _png_uri(np.clip(np.rint(over), 0, 255))
+        view["confidence"] = _png_uri(np.rint(up(conf) * 255))
+        view["map_size"] = f"{score.shape[1]} × {score.shape[0]} map for a {W} × {H} image"
+    except Exception as exc:  # noqa: BLE001 - a picture must never stop the report
+        view["note"] = f"heatmap pictures could not be drawn: {type(exc).__name__}: {exc}"
+    return view
 
 
 def _spectrum_uri(rgb: np.ndarray) -> tuple[str | None, str | None]:
