@@ -23,7 +23,9 @@ def build(
     encode: str = typer.Option(
         "jpeg:85-98", help="Final encoder shared by every class: jpeg:LO-HI, png (lossless), or confounded (PNG fakes / JPEG reals: the known trap, on purpose)."
     ),
-    difficulty: str = typer.Option("standard", help=f"Preset: {', '.join(DIFFICULTY)}."),
+    difficulty: str = typer.Option(
+        "standard", help=f"Preset: {', '.join(DIFFICULTY)}. File sizes are calibrated for standard only: easy lets file size hint at the label."
+    ),
     workers: int = typer.Option(0, help="Worker processes (0 = one per core). Output does not depend on it."),
     check: bool = typer.Option(False, "--check", help="Also train the reference cnn-small and report the difficulty band (about a minute)."),
     as_json: bool = typer.Option(False, "--json", help="Print the build summary as JSON."),
