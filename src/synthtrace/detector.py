@@ -9,6 +9,9 @@ Kinds:
 - ``linear_probe``: frozen backbone (``hf:...``) features → LinearProbe. The
   backbone's weights are not copied; their hash is checked on load.
 - ``cnn-small``: the whole network, trained end to end, in model.safetensors.
+- ``multilayer``: frozen ``hf:`` backbone, every layer's patch tokens and attention
+  keys → the AdaptCLIP-style head (``heads/multilayer.py``); head weights in
+  model.safetensors, architecture in ``head.params``, backbone hash checked on load.
 - ``clip_fc`` / ``resnet_fc``: published detectors converted by ``synthtrace.zoo``
   (see docs/zoo.md); uncalibrated (no FPR thresholds) until calibrated.
 """
@@ -36,7 +39,7 @@ from synthtrace.records import Detection
 
 BUNDLE_FORMAT = 1
 ZOO_KINDS = ("clip_fc", "resnet_fc")  # converted published detectors, see synthtrace.zoo
-KINDS = ("linear_probe", "cnn-small", *ZOO_KINDS)
+KINDS = ("linear_probe", "cnn-small", "multilayer", *ZOO_KINDS)
 CONFIG_KEYS = ("format", "synthtrace_version", "kind", "backbone", "preprocess", "head", "labels", "calibration", "training")
 WEIGHTS_FILE = "model.safetensors"
 # Operating points a user can pick; "fpr_0.05" = the threshold that flagged 5 % of
@@ -81,7 +84,7 @@ class DetectorBundle:
             raise BundleError(f"bundle calibration lacks thresholds {missing}; fit calibration on validation data first")
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        if self.kind in ("cnn-small", *ZOO_KINDS):
+        if self.kind in ("cnn-small", "multilayer", *ZOO_KINDS):
             state = {k: v.contiguous() for k, v in self.model.state_dict().items()}
             save_torch(state, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
         else:
@@ -130,6 +133,10 @@ class DetectorBundle:
             except RuntimeError as exc:
                 raise BundleError(f"{weights}: weights do not match the configured network ({exc})") from exc
             bundle.model = model.eval()
+        elif bundle.kind == "multilayer":
+            from synthtrace.heads.multilayer import MultiLayerClassifier
+
+            bundle.model = MultiLayerClassifier.from_state(cfg["head"]["params"], load_torch(str(weights)), where=str(weights))
         elif bundle.kind in ZOO_KINDS:
             from synthtrace.zoo.models import load_model
 
@@ -172,6 +179,10 @@ class DetectorBundle:
             from synthtrace.zoo.models import score_images
 
             return score_images(self, images)
+        if self.kind == "multilayer":
+            from synthtrace.heads.multilayer import score_images as score_multilayer
+
+            return score_multilayer(self, images, batch_size)
         bb = self.feature_backbone()
         if not images:
             return np.zeros(0, np.float32)

@@ -17,7 +17,7 @@ from synthtrace.heads.calibration import fit_calibration
 from synthtrace.io.images import load_images
 from synthtrace.io.manifest import Manifest, read_manifest
 
-HEADS = ("cnn-small", "linear_probe")
+HEADS = ("cnn-small", "linear_probe", "multilayer")
 
 
 def training_splits(manifest: Manifest) -> tuple[Manifest, Manifest]:
@@ -52,7 +52,9 @@ def train_detector(
     """Train, calibrate on the validation split, save the bundle to ``out`` and return it.
 
     ``backbone="cnn-small"`` trains the small CNN end to end (head "cnn-small");
-    ``backbone="hf:<id or dir>"`` fits a linear probe on frozen features.
+    ``backbone="hf:<id or dir>"`` fits a linear probe on frozen features (``layer``,
+    ``pooling``), or with ``head="multilayer"`` the AdaptCLIP-style head on every
+    layer's patch tokens and attention keys (``epochs`` epochs; layer/pooling unused).
     """
     log = log or (lambda msg: None)
     m = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
@@ -62,7 +64,7 @@ def train_detector(
     if (backbone == "cnn-small") != (head == "cnn-small"):
         raise ConfigError(
             f"backbone {backbone!r} with head {head!r}: cnn-small is trained end to end (head cnn-small); "
-            "hf: backbones take a linear_probe head"
+            "hf: backbones take a linear_probe or multilayer head"
         )
     train, val = training_splits(m)
     y_train, y_val = train.labels(), val.labels()
@@ -88,6 +90,21 @@ def train_detector(
         backbone_cfg = {"id": "cnn-small", "config": model.config.to_dict()}
         preprocess = CNN_PREPROCESS.to_dict()
         head_cfg = {"type": "cnn-small", "params": clf.get_params(), "history": clf.history_}
+    elif head == "multilayer":
+        from synthtrace.backbones.registry import create_backbone
+        from synthtrace.features.layers import extract_layer_tokens
+        from synthtrace.heads.multilayer import MultiLayerClassifier, MultiLayerConfig
+
+        bb = create_backbone(backbone)
+        P_train, A_train = extract_layer_tokens([train.path_of(r) for r in train], bb, progress=progress)
+        P_val, A_val = extract_layer_tokens([val.path_of(r) for r in val], bb, progress=progress)
+        model = MultiLayerClassifier(MultiLayerConfig(epochs=epochs, seed=seed)).fit(
+            P_train, A_train, y_train, on_epoch=lambda e, n, loss: log(f"epoch {e}/{n}: loss {loss:.4f}")
+        )
+        val_scores = model.decision_function(P_val, A_val)
+        backbone_cfg = {"id": bb.id, "weights_hash": bb.weights_hash(), "layer": "all", "pooling": "patch_tokens+keys"}
+        preprocess = bb.preprocess.to_dict()
+        head_cfg = {"type": "multilayer", "params": model.get_params(), "history": model.history_}
     else:
         from synthtrace.backbones.registry import create_backbone
         from synthtrace.features.extract import extract_features
@@ -120,7 +137,7 @@ def train_detector(
         "seconds": round(time.perf_counter() - t0, 1),
     }
     bundle = DetectorBundle(
-        kind=head if head == "cnn-small" else "linear_probe", backbone=backbone_cfg, preprocess=preprocess,
+        kind=head, backbone=backbone_cfg, preprocess=preprocess,
         head=head_cfg, calibration=cal, training=training, model=model,
     )
     bundle.save_pretrained(out)

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from synthtrace import __version__
-from synthtrace.cli import attribute, backbones, bench, demo, discover, evaluate, localize, scan, train, zoo
+from synthtrace.cli import attribute, backbones, bench, demo, discover, evaluate, localize, probe_layers, scan, train, zoo
 from synthtrace.errors import SynthtraceError
 
 app = typer.Typer(
@@ -36,6 +36,7 @@ app.command("localize")(localize.localize)
 app.command("eval-masks")(localize.eval_masks)
 app.command("attribute")(attribute.attribute)
 app.command("discover")(discover.discover)
+app.command("probe-layers")(probe_layers.probe_layers)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,282 @@
+"""Every layer of a transformers backbone from one forward pass per batch.
+
+Two products, both for ``HFBackbone`` (``hf:`` towers):
+
+- :func:`extract_all_layers`: pooled features for every (layer, pooling) pair,
+  ``{("0", "cls"): (N, D), ..., ("last", "mean"): (N, D)}``, for the per-layer probe
+  sweep. ``output_hidden_states=True`` returns all layers at once, so the model runs
+  once per batch however many layers are probed. The values are exactly what
+  ``backbone.embed(pixels, layer=L, pooling=P)`` returns (see ``backbones/hf.py``).
+  With ``cache_dir`` every pair is stored in the same content-addressed cache as
+  :func:`~synthtrace.features.extract.extract_features`, so ``train --layer L`` after
+  a sweep reads its features from the cache.
+- :func:`layer_tokens` / :func:`extract_layer_tokens`: per-layer patch tokens P_l
+  (output of block l) and attention keys A_l (the key projection inside block l's
+  self-attention, captured with forward hooks) for the multi-layer head (spec §4).
+  Both keep patch tokens only (CLS, distillation and register tokens dropped), so
+  they are (L, T, D) per image. Memory is N·L·T·D·2 floats: fine for small models and
+  a few thousand images, large for ViT-L at 224 px (about 50 MB per image).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from synthtrace.backbones.base import Backbone
+from synthtrace.errors import ConfigError, SynthtraceError, UnreadableImageError
+from synthtrace.features.extract import _ordered, _progress_bar, _read
+
+__all__ = ["extract_all_layers", "extract_layer_tokens", "key_projections", "layer_tokens", "probe_layer_names"]
+
+_KEY_MODULE = re.compile(r"(?:^|\.)(?:k_proj|key)$")
+
+
+def _check_hf(backbone: Backbone) -> None:
+    from synthtrace.backbones.hf import HFBackbone
+
+    if not isinstance(backbone, HFBackbone):
+        raise ConfigError(
+            f"backbone {backbone.id!r} has no transformer layers to sweep; use an hf:<hub id or local dir> backbone."
+        )
+
+
+def probe_layer_names(backbone: Backbone) -> list[str]:
+    """The layers a sweep covers: ``"0"`` … ``"N"`` and ``"last"``."""
+    return list(backbone.layer_names())
+
+
+def _pool(tokens: torch.Tensor, pooling: str, n_prefix: int) -> torch.Tensor:
+    return tokens[:, 0] if pooling == "cls" else tokens[:, n_prefix:].mean(dim=1)
+
+
+def _all_layer_batch(backbone, pixels: torch.Tensor, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
+    """One forward pass → every requested (layer, pooling) for one batch."""
+    device = next(backbone.model.parameters()).device
+    with torch.inference_mode():
+        x = pixels.to(device=device, dtype=torch.float32)
+        out = backbone.model(pixel_values=x, output_hidden_states=True)
+        last = out.last_hidden_state
+        if backbone._final_norm is not None:
+            last = backbone._final_norm(last)
+        result = {}
+        for layer, pooling in pairs:
+            if pooling == "embeds":
+                feats = out.image_embeds
+            else:
+                tokens = last if layer == "last" else out.hidden_states[int(layer)]
+                feats = _pool(tokens, pooling, backbone.n_prefix)
+            result[(layer, pooling)] = feats.float().cpu().numpy()
+    return result
+
+
+def extract_all_layers(
+    images: Sequence[str | Path],
+    backbone: Backbone,
+    *,
+    poolings: Sequence[str] = ("cls", "mean"),
+    layers: Sequence[str] | None = None,
+    batch_size: int = 32,
+    cache_dir: str | Path | None = None,
+    refresh_cache: bool = False,
+    progress: bool = True,
+    num_workers: int = 2,
+) -> dict[tuple[str, str], np.ndarray]:
+    """Features of ``images`` for every (layer, pooling), one forward pass per batch.
+
+    ``layers`` defaults to every layer (``"0"`` … ``"N"``, ``"last"``). ``"embeds"``
+    is only paired with layer ``"last"``. An image whose features are all cached is
+    never decoded.
+    """
+    _check_hf(backbone)
+    layers = list(layers) if layers is not None else probe_layer_names(backbone)
+    pairs: list[tuple[str, str]] = []
+    for pooling in poolings:
+        for layer in layers:
+            if pooling == "embeds" and layer != "last":
+                continue
+            backbone.validate(layer, pooling)
+            pairs.append((layer, pooling))
+    if not pairs:
+        raise ConfigError(f"no (layer, pooling) pair to extract from layers {layers} and poolings {list(poolings)}.")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    paths = [Path(p) for p in images]
+    spaces = {}
+    if cache_dir is not None:
+        from synthtrace.features.cache import CacheKey, FeatureCache
+
+        cache = FeatureCache(cache_dir)
+        details = {"preprocess": backbone.preprocess.to_dict()}
+        for layer, pooling in pairs:
+            key = CacheKey.for_backbone(backbone, layer=layer, pooling=pooling)
+            spaces[(layer, pooling)] = cache.open(key, refresh=refresh_cache, details=details)
+    use_cache = bool(spaces) and not refresh_cache
+    out: dict[tuple[str, str], np.ndarray] = {}
+
+    def store(index: int, pair: tuple[str, str], vec: np.ndarray) -> None:
+        if pair not in out:
+            out[pair] = np.empty((len(paths), vec.shape[-1]), dtype=np.float32)
+        out[pair][index] = vec
+
+    def prepare(i: int):
+        data = _read(paths[i])
+        sha = hashlib.sha256(data).hexdigest()
+        if use_cache:
+            hits = {pair: ns.get(sha) for pair, ns in spaces.items()}
+            if all(v is not None for v in hits.values()):
+                return i, sha, hits, None
+        from synthtrace.io.images import load_image_bytes
+
+        try:
+            return i, sha, None, backbone.preprocess(load_image_bytes(data, str(paths[i])).rgb)
+        except SynthtraceError:
+            raise
+        except Exception as exc:
+            raise UnreadableImageError(f"{paths[i]}: cannot be decoded or preprocessed ({exc}).") from exc
+
+    pending: list[tuple[int, str, np.ndarray]] = []
+
+    def run_batch() -> None:
+        groups: dict[tuple[int, ...], list[tuple[int, str, np.ndarray]]] = {}
+        for item in pending:
+            groups.setdefault(item[2].shape, []).append(item)
+        for items in groups.values():
+            feats = _all_layer_batch(backbone, torch.from_numpy(np.stack([it[2] for it in items])), pairs)
+            for pair, mat in feats.items():
+                for (index, sha, _), vec in zip(items, mat):
+                    store(index, pair, vec)
+                    if pair in spaces:
+                        spaces[pair].put(sha, vec)
+        pending.clear()
+
+    label = f"features {backbone.id} [{len(pairs)} layer/pooling pairs]"
+    with _progress_bar(len(paths), enabled=progress, label=label) as advance:
+        for index, sha, hits, pixels in _ordered(prepare, len(paths), num_workers, lookahead=2 * batch_size):
+            if hits is not None:
+                for pair, vec in hits.items():
+                    store(index, pair, vec)
+                advance(1, hit=True)
+                continue
+            pending.append((index, sha, pixels))
+            if len(pending) >= batch_size:
+                n = len(pending)
+                run_batch()
+                advance(n, hit=False)
+        if pending:
+            n = len(pending)
+            run_batch()
+            advance(n, hit=False)
+    if not paths:
+        side = backbone.preprocess.crop or backbone.preprocess.resize or 224
+        dims = _all_layer_batch(backbone, torch.zeros(1, 3, side, side), pairs)
+        return {pair: np.zeros((0, v.shape[-1]), np.float32) for pair, v in dims.items()}
+    return {pair: out[pair] for pair in pairs}
+
+
+# ------------------------------------------------------------ tokens and keys
+
+
+def key_projections(backbone: Backbone) -> list[torch.nn.Module]:
+    """The key projection of every encoder block, in block order.
+
+    Matches ``k_proj`` (CLIP, SigLIP, recent ViT/DINOv2) and ``key`` (older ViT/DINOv2).
+    """
+    _check_hf(backbone)
+    found = [(name, m) for name, m in backbone.model.named_modules() if _KEY_MODULE.search(name)]
+    # CLIPVisionModelWithProjection has no text tower, but be strict about the count anyway.
+    if len(found) != backbone.num_layers:
+        raise ConfigError(
+            f"{backbone.id}: found {len(found)} attention key projections for {backbone.num_layers} blocks "
+            f"({[n for n, _ in found][:4]}...); this model's attention layout is not understood."
+        )
+    return [m for _, m in found]
+
+
+def layer_tokens(backbone: Backbone, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Preprocessed pixels (B, 3, H, W) → (P, A), each (B, L, T, D) float32.
+
+    P[:, l] = patch tokens output by block l+1 (``hidden_states[l+1]``), A[:, l] = the
+    keys block l+1's self-attention computed for the same patch positions.
+    """
+    modules = key_projections(backbone)
+    keys: list[torch.Tensor | None] = [None] * len(modules)
+
+    def hook(i: int):
+        def fn(_module, _inputs, output):
+            keys[i] = output.detach()
+
+        return fn
+
+    handles = [m.register_forward_hook(hook(i)) for i, m in enumerate(modules)]
+    device = next(backbone.model.parameters()).device
+    try:
+        with torch.inference_mode():
+            out = backbone.model(pixel_values=pixels.to(device=device, dtype=torch.float32), output_hidden_states=True)
+    finally:
+        for h in handles:
+            h.remove()
+    n = backbone.n_prefix
+    hidden = out.hidden_states[1:]
+    if any(k is None for k in keys) or len(hidden) != len(keys):
+        raise ConfigError(f"{backbone.id}: the key hooks did not fire for every block; cannot export attention keys.")
+    P = torch.stack([h[:, n:] for h in hidden], dim=1).float()
+    A = torch.stack([k[:, n:] for k in keys], dim=1).float()  # type: ignore[index]
+    return P.contiguous(), A.contiguous()
+
+
+def extract_layer_tokens(
+    images: Sequence[str | Path],
+    backbone: Backbone,
+    *,
+    batch_size: int = 32,
+    progress: bool = True,
+    num_workers: int = 2,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(P, A) for image files, each (N, L, T, D) float32; images must share one input size."""
+    _check_hf(backbone)
+    paths = [Path(p) for p in images]
+
+    def prepare(i: int) -> np.ndarray:
+        from synthtrace.io.images import load_image
+
+        return backbone.preprocess(load_image(paths[i]).rgb)
+
+    P_parts: list[np.ndarray] = []
+    A_parts: list[np.ndarray] = []
+    pending: list[np.ndarray] = []
+
+    def run_batch() -> None:
+        shapes = {p.shape for p in pending}
+        if len(shapes) > 1:
+            raise ConfigError(
+                f"{backbone.id}: images preprocess to different sizes {sorted(shapes)}; the multi-layer head needs a "
+                "fixed token grid (use a backbone whose preprocessing crops to a square)."
+            )
+        P, A = layer_tokens(backbone, torch.from_numpy(np.stack(pending)))
+        P_parts.append(P.numpy())
+        A_parts.append(A.numpy())
+        pending.clear()
+
+    with _progress_bar(len(paths), enabled=progress, label=f"layer tokens {backbone.id}") as advance:
+        for px in _ordered(prepare, len(paths), num_workers, lookahead=2 * batch_size):
+            pending.append(px)
+            if len(pending) >= batch_size:
+                n = len(pending)
+                run_batch()
+                advance(n, hit=False)
+        if pending:
+            n = len(pending)
+            run_batch()
+            advance(n, hit=False)
+    if not P_parts:
+        raise ConfigError("no images to extract layer tokens from.")
+    P, A = np.concatenate(P_parts), np.concatenate(A_parts)
+    if P.shape[2] != A.shape[2]:
+        raise ConfigError(f"token grids differ across images: {P.shape} vs {A.shape}")
+    return P, A
