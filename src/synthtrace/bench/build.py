@@ -128,11 +128,14 @@ def plan_scenes(cfg: BenchConfig) -> list[ScenePlan]:
     n = cfg.per_source * len(ALL_GENERATORS)
     for i in range(n):
         gen = ALL_GENERATORS[i % len(ALL_GENERATORS)]
-        u = stable_seed("split", cfg.seed, i) / 2**32
-        split = "test" if not gen.seen or u >= 0.8 else "val" if u >= 0.6 else "train"
+        # One generator per scene for all plan draws: crc32 seeds of names that
+        # differ only in a prefix are linearly related, so separate stable_seed()
+        # draws for split, camera and splice would be correlated.
+        u_split, u_camera, u_splice = np.random.default_rng(stable_seed("plan", cfg.seed, i)).random(3)
+        split = "test" if not gen.seen or u_split >= 0.8 else "val" if u_split >= 0.6 else "train"
         cams = SEEN_CAMERAS + HELD_OUT_CAMERAS if split == "test" else SEEN_CAMERAS
-        camera = cams[stable_seed("camera", cfg.seed, i) % len(cams)]
-        with_splice = (stable_seed("splice", cfg.seed, i) / 2**32) < cfg.splice_fraction
+        camera = cams[int(u_camera * len(cams))]
+        with_splice = bool(u_splice < cfg.splice_fraction)
         plans.append(ScenePlan(i, gen, split, camera, with_splice))
     return plans
 
