@@ -12,7 +12,8 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from synthtrace.cli.console import err, out
-from synthtrace.io.images import DEFAULT_MAX_PIXELS
+from synthtrace.io.images import DEFAULT_MAX_PIXELS, iter_image_files
+from synthtrace.progress import progress_bar
 from synthtrace.records import ScanResult
 
 CSV_COLUMNS = ("path", "ok", "error", "verdict", "format", "width", "height", "sha256", "score", "probability", "decision", "threshold")
@@ -55,7 +56,9 @@ def scan(
     options = ScanOptions(operating_point=operating_point, max_pixels=max_pixels, provenance=provenance,
                           signals=signals, watermarks=watermarks, trust_anchors=str(trust_anchors) if trust_anchors else None,
                           localize=localize)
-    results = scan_paths(paths, detector, options)
+    files = iter_image_files(paths)
+    with progress_bar(len(files), "scanning", enabled=len(files) > 1) as advance:  # stderr: stdout stays clean
+        results = scan_paths(files, detector, options, on_result=lambda _: advance(1))
     if report:
         from synthtrace.evaluation.scan_report import write_scan_report
 
