@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -20,6 +21,9 @@ import torch
 from synthtrace.backbones.base import Backbone
 from synthtrace.errors import SynthtraceError, UnreadableImageError
 from synthtrace.features.cache import CacheKey, FeatureCache, FeatureNamespace
+
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -87,9 +91,13 @@ def extract_features(
             out = np.empty((len(paths), vec.shape[-1]), dtype=np.float32)
         out[index] = vec
 
-    pending: list[_Item] = []
+    def cached(item: _Item) -> bool:
+        if item.vector is None:
+            return False
+        store(item.index, item.vector)
+        return True
 
-    def run_batch() -> None:
+    def run_batch(pending: list[_Item]) -> None:
         # Group by shape: without a crop, images of different aspect ratios can't stack.
         groups: dict[tuple[int, ...], list[_Item]] = {}
         for item in pending:
@@ -102,25 +110,37 @@ def extract_features(
                 store(it.index, vec)
                 if namespace is not None:
                     namespace.put(it.sha256, vec)
-        pending.clear()
 
     with _progress_bar(len(paths), enabled=progress, label=f"features {backbone.id} [{layer}/{pooling}]") as advance:
-        for item in _ordered(prepare, len(paths), num_workers, lookahead=2 * batch_size):
-            if item.vector is not None:
-                store(item.index, item.vector)
-                advance(1, hit=True)
-                continue
-            pending.append(item)
-            if len(pending) >= batch_size:
-                n = len(pending)
-                run_batch()
-                advance(n, hit=False)
-        if pending:
-            n = len(pending)
-            run_batch()
-            advance(n, hit=False)
+        _feed_batches(_ordered(prepare, len(paths), num_workers, lookahead=2 * batch_size),
+                      batch_size, run_batch, advance, cached=cached)
     assert out is not None
     return out
+
+
+def _feed_batches(
+    items: Iterable[T],
+    batch_size: int,
+    run_batch: Callable[[list[T]], None],
+    advance: Callable[..., None],
+    *,
+    cached: Callable[[T], bool] = lambda _: False,
+) -> None:
+    """Run ``run_batch`` on consecutive batches of the items ``cached`` did not already handle,
+    reporting progress (cache hits at once, misses as their batch finishes)."""
+    pending: list[T] = []
+    for item in items:
+        if cached(item):
+            advance(1, hit=True)
+            continue
+        pending.append(item)
+        if len(pending) >= batch_size:
+            run_batch(pending)
+            advance(len(pending), hit=False)
+            pending = []
+    if pending:
+        run_batch(pending)
+        advance(len(pending), hit=False)
 
 
 def _read(path: Path) -> bytes:

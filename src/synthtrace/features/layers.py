@@ -30,7 +30,7 @@ import torch
 
 from synthtrace.backbones.base import Backbone
 from synthtrace.errors import ConfigError, SynthtraceError, UnreadableImageError
-from synthtrace.features.extract import _ordered, _progress_bar, _read
+from synthtrace.features.extract import _feed_batches, _ordered, _progress_bar, _read
 
 __all__ = ["extract_all_layers", "extract_layer_tokens", "key_projections", "layer_tokens", "probe_layer_names"]
 
@@ -140,38 +140,30 @@ def extract_all_layers(
         except Exception as exc:
             raise UnreadableImageError(f"{paths[i]}: cannot be decoded or preprocessed ({exc}).") from exc
 
-    pending: list[tuple[int, str, np.ndarray]] = []
+    def cached(item) -> bool:
+        index, _, hits, _ = item
+        if hits is None:
+            return False
+        for pair, vec in hits.items():
+            store(index, pair, vec)
+        return True
 
-    def run_batch() -> None:
+    def run_batch(pending: list) -> None:
         groups: dict[tuple[int, ...], list[tuple[int, str, np.ndarray]]] = {}
         for item in pending:
-            groups.setdefault(item[2].shape, []).append(item)
+            groups.setdefault(item[3].shape, []).append(item)
         for items in groups.values():
-            feats = _all_layer_batch(backbone, torch.from_numpy(np.stack([it[2] for it in items])), pairs)
+            feats = _all_layer_batch(backbone, torch.from_numpy(np.stack([it[3] for it in items])), pairs)
             for pair, mat in feats.items():
-                for (index, sha, _), vec in zip(items, mat):
+                for (index, sha, _, _), vec in zip(items, mat):
                     store(index, pair, vec)
                     if pair in spaces:
                         spaces[pair].put(sha, vec)
-        pending.clear()
 
     label = f"features {backbone.id} [{len(pairs)} layer/pooling pairs]"
     with _progress_bar(len(paths), enabled=progress, label=label) as advance:
-        for index, sha, hits, pixels in _ordered(prepare, len(paths), num_workers, lookahead=2 * batch_size):
-            if hits is not None:
-                for pair, vec in hits.items():
-                    store(index, pair, vec)
-                advance(1, hit=True)
-                continue
-            pending.append((index, sha, pixels))
-            if len(pending) >= batch_size:
-                n = len(pending)
-                run_batch()
-                advance(n, hit=False)
-        if pending:
-            n = len(pending)
-            run_batch()
-            advance(n, hit=False)
+        _feed_batches(_ordered(prepare, len(paths), num_workers, lookahead=2 * batch_size),
+                      batch_size, run_batch, advance, cached=cached)
     if not paths:
         side = backbone.preprocess.crop or backbone.preprocess.resize or 224
         dims = _all_layer_batch(backbone, torch.zeros(1, 3, side, side), pairs)
@@ -249,9 +241,7 @@ def extract_layer_tokens(
 
     P_parts: list[np.ndarray] = []
     A_parts: list[np.ndarray] = []
-    pending: list[np.ndarray] = []
-
-    def run_batch() -> None:
+    def run_batch(pending: list[np.ndarray]) -> None:
         shapes = {p.shape for p in pending}
         if len(shapes) > 1:
             raise ConfigError(
@@ -261,19 +251,9 @@ def extract_layer_tokens(
         P, A = layer_tokens(backbone, torch.from_numpy(np.stack(pending)))
         P_parts.append(P.numpy())
         A_parts.append(A.numpy())
-        pending.clear()
 
     with _progress_bar(len(paths), enabled=progress, label=f"layer tokens {backbone.id}") as advance:
-        for px in _ordered(prepare, len(paths), num_workers, lookahead=2 * batch_size):
-            pending.append(px)
-            if len(pending) >= batch_size:
-                n = len(pending)
-                run_batch()
-                advance(n, hit=False)
-        if pending:
-            n = len(pending)
-            run_batch()
-            advance(n, hit=False)
+        _feed_batches(_ordered(prepare, len(paths), num_workers, lookahead=2 * batch_size), batch_size, run_batch, advance)
     if not P_parts:
         raise ConfigError("no images to extract layer tokens from.")
     P, A = np.concatenate(P_parts), np.concatenate(A_parts)
