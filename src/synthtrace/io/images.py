@@ -67,7 +67,7 @@ _ORIENTATION_TAG = 0x0112
 
 # IJG/libjpeg standard tables (ITU-T T.81 Annex K), natural (row-major) order,
 # which is also the order Pillow's ``Image.quantization`` uses.
-_STD_LUMINANCE = (
+STD_LUMINANCE = (
     16, 11, 10, 16, 24, 40, 51, 61,
     12, 12, 14, 19, 26, 58, 60, 55,
     14, 13, 16, 24, 40, 57, 69, 56,
@@ -77,7 +77,7 @@ _STD_LUMINANCE = (
     49, 64, 78, 87, 103, 121, 120, 101,
     72, 92, 95, 98, 112, 100, 103, 99,
 )  # fmt: skip
-_STD_CHROMINANCE = (
+STD_CHROMINANCE = (
     17, 18, 24, 47, 99, 99, 99, 99,
     18, 21, 26, 66, 99, 99, 99, 99,
     24, 26, 56, 99, 99, 99, 99, 99,
@@ -314,20 +314,21 @@ def estimate_jpeg_quality(quantization: dict[int, list[int]]) -> float | None:
     chroma = chroma if chroma and len(chroma) == 64 else None
     actual_l = np.minimum(np.asarray(lum, dtype=np.int64), 255)
     actual_c = np.minimum(np.asarray(chroma, dtype=np.int64), 255) if chroma else None
-    std_l = np.asarray(_STD_LUMINANCE, dtype=np.int64)
-    std_c = np.asarray(_STD_CHROMINANCE, dtype=np.int64)
+    std_l = np.asarray(STD_LUMINANCE, dtype=np.int64)
+    std_c = np.asarray(STD_CHROMINANCE, dtype=np.int64)
     best_q, best_err = 1, None
     for q in range(1, 101):
         scale = 5000 // q if q < 50 else 200 - 2 * q
-        err = np.abs(_scaled(std_l, scale) - actual_l).sum()
+        err = np.abs(ijg_scale(std_l, scale) - actual_l).sum()
         if actual_c is not None:
-            err += np.abs(_scaled(std_c, scale) - actual_c).sum()
+            err += np.abs(ijg_scale(std_c, scale) - actual_c).sum()
         if best_err is None or err < best_err:
             best_q, best_err = q, err
     return float(best_q)
 
 
-def _scaled(table: np.ndarray, scale: int) -> np.ndarray:
+def ijg_scale(table: np.ndarray, scale: int) -> np.ndarray:
+    """A standard table scaled by a libjpeg quality ``scale`` factor (integer arithmetic)."""
     # libjpeg jpeg_add_quant_table with force_baseline: clamp to 1..255.
     return np.clip((table * scale + 50) // 100, 1, 255)
 

@@ -36,20 +36,12 @@ import numpy as np
 from PIL import Image
 from scipy.stats import chi2
 
+from ..io.images import STD_CHROMINANCE, STD_LUMINANCE, ijg_scale
 from .residual import MAX_SIDE, centre_box
 
-STD_LUMA = np.array(
-    [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
-     14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-     18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
-    dtype=np.float64,
-)  # fmt: skip
-STD_CHROMA = np.array(
-    [17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
-     24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32,
-    dtype=np.float64,
-)  # fmt: skip
+# The IJG standard tables live with the decoder (synthtrace.io.images); one copy.
+STD_LUMA = np.asarray(STD_LUMINANCE, dtype=np.float64)
+STD_CHROMA = np.asarray(STD_CHROMINANCE, dtype=np.float64)
 
 # Lowest 14 AC coefficients in zig-zag order, as natural-order (row, col).
 _ZIGZAG_AC = [(0, 1), (1, 0), (2, 0), (1, 1), (0, 2), (0, 3), (1, 2), (2, 1), (3, 0), (4, 0), (3, 1), (2, 2), (1, 3), (0, 4)]
@@ -121,10 +113,11 @@ class JpegHistory:
 
 
 def ijg_table(std: np.ndarray, quality: int) -> np.ndarray:
-    """IJG (libjpeg) scaling of a standard table for ``quality`` 1..100, baseline-clipped."""
+    """IJG (libjpeg) scaling of a standard table for ``quality`` 1..100, baseline-clipped
+    (libjpeg's integer arithmetic, shared with synthtrace.io.images)."""
     q = int(np.clip(quality, 1, 100))
-    scale = 5000 / q if q < 50 else 200 - 2 * q
-    return np.clip(np.floor((std * scale + 50) / 100), 1, 255)
+    scale = 5000 // q if q < 50 else 200 - 2 * q
+    return ijg_scale(np.asarray(std, dtype=np.int64), scale).astype(np.float64)
 
 
 def estimate_quality(table: list[int] | np.ndarray, *, chroma: bool = False) -> tuple[float, bool]:
