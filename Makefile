@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e ".[dev,report,c2pa,watermark]"
+	$(PIP) -e ".[dev,report,c2pa,watermark,lora,service,postgres]"
 	$(PIP) --no-deps invisible-watermark==0.2.0
 	touch $(STAMP)
 
