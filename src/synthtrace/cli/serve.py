@@ -1,0 +1,57 @@
+"""`synthtrace serve`: the REST API and web UI on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from synthtrace.cli.console import err
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind. Non-loopback addresses need a token (always on)."),
+    port: int = typer.Option(8750, "--port", help="TCP port."),
+    models: Path = typer.Option(None, "--models", help="Folder of detector bundles (each sub-folder with config.json), loaded at start-up."),
+    allow_dir: list[Path] = typer.Option([], "--allow-dir", help="Folder whose files clients may scan by server-side path (repeatable)."),
+    db: str = typer.Option(None, "--db", help="Database URL, e.g. postgresql://user@host/db. Default: SQLite in the data directory."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Where the store, token and kept files live (default: SYNTHTRACE_DATA_DIR or the user data folder)."),
+    keep_files: bool = typer.Option(False, "--keep-files", help="Keep uploaded files (by sha256) so reports can show them."),
+    max_upload_mb: int = typer.Option(50, "--max-upload-mb", help="Largest accepted upload, per file (MB)."),
+    max_pixels: int = typer.Option(50_000_000, "--max-pixels", help="Refuse images with more pixels (decompression-bomb guard)."),
+    workers: int = typer.Option(1, "--workers", help="Background job threads."),
+    no_auth: bool = typer.Option(False, "--no-auth", help="No token needed (loopback binds only; refused for any other address)."),
+    print_token: bool = typer.Option(False, "--print-token", help="Print the API token and exit."),
+) -> None:
+    """Start the local service: REST API under /v1, web UI at /, case store.
+
+    The API token is created on first start in the data directory (file 'token',
+    user-only permissions); send it as 'Authorization: Bearer <token>'. The web
+    page needs no token when opened on this machine.
+    """
+    from synthtrace.service.settings import ServiceSettings, default_data_dir, is_loopback, load_or_create_token
+
+    d = Path(data_dir) if data_dir else default_data_dir()
+    token = load_or_create_token(d)
+    if print_token:
+        typer.echo(token)
+        return
+    if no_auth and not is_loopback(host):
+        err.print(f"[red]refusing to bind {host} without an API token: drop --no-auth or bind 127.0.0.1[/]")
+        raise typer.Exit(2)
+    try:
+        import uvicorn
+
+        from synthtrace.service.app import app_info, create_app
+    except ImportError as exc:
+        err.print(f"[red]synthtrace serve needs the service extra: pip install 'synthtrace[service]' ({exc})[/]")
+        raise typer.Exit(2) from None
+    settings = ServiceSettings(data_dir=d, db_url=db, models_dir=models, allow_dirs=tuple(allow_dir), keep_files=keep_files,
+                               token=token, auth=not no_auth, host=host, max_upload_bytes=max_upload_mb * 1024 * 1024,
+                               max_pixels=max_pixels, workers=workers)
+    app = create_app(settings)
+    info = app_info(app)
+    err.print(f"synthtrace service on http://{'[' + host + ']' if ':' in host else host}:{port}/  "
+              f"(store: {info['db']}, detectors: {', '.join(info['detectors']) or 'none'})")
+    err.print(f"API token: {d / 'token'}" + ("" if is_loopback(host) else "  [yellow]bound to a non-loopback address: every request needs the token[/]"))
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
