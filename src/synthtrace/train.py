@@ -48,6 +48,7 @@ def train_detector(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    augment=None,
 ) -> DetectorBundle:
     """Train, calibrate on the validation split, save the bundle to ``out`` and return it.
 
@@ -55,6 +56,9 @@ def train_detector(
     ``backbone="hf:<id or dir>"`` fits a linear probe on frozen features (``layer``,
     ``pooling``), or with ``head="multilayer"`` the AdaptCLIP-style head on every
     layer's patch tokens and attention keys (``epochs`` epochs; layer/pooling unused).
+    ``augment`` ("spec", "bart" or a ``perturbations.AugmentConfig``) perturbs cnn-small's
+    training images (evaluation/perturbations.py); the config and the count of each
+    perturbation applied are recorded in the bundle's training section.
     """
     log = log or (lambda msg: None)
     m = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
@@ -66,6 +70,11 @@ def train_detector(
             f"backbone {backbone!r} with head {head!r}: cnn-small is trained end to end (head cnn-small); "
             "hf: backbones take a linear_probe or multilayer head"
         )
+    from synthtrace.evaluation.perturbations import AugmentConfig
+
+    augment = AugmentConfig.parse(augment)
+    if augment is not None and head != "cnn-small":
+        raise ConfigError(f"augment={augment.mode!r}: train-time augmentation is implemented for cnn-small only (head {head!r})")
     train, val = training_splits(m)
     y_train, y_val = train.labels(), val.labels()
     log(f"train: {len(train)} images ({int(y_train.sum())} fake), val: {len(val)} images ({int(y_val.sum())} fake)")
@@ -78,7 +87,7 @@ def train_detector(
 
         x_train = [im.rgb for im in load_images([train.path_of(r) for r in train], progress=progress, label="decoding train")]
         x_val = [im.rgb for im in load_images([val.path_of(r) for r in val], progress=progress, label="decoding val")]
-        clf = CNNSmallClassifier(epochs=epochs, random_state=seed)
+        clf = CNNSmallClassifier(epochs=epochs, random_state=seed, augment=augment)
         with progress_bar(epochs, "training cnn-small (epochs)", enabled=progress) as advance:
             def on_epoch(epoch: int, total: int, record: dict) -> None:
                 advance(1)
@@ -134,6 +143,7 @@ def train_detector(
         "sources": sorted(set(train.column("source"))),
         "val_roc_auc": roc_auc(y_val, val_scores),
         "seed": seed,
+        "augment": None if augment is None else {**augment.to_dict(), "applied_counts": dict(sorted(clf.augment_counts_.items()))},
         "seconds": round(time.perf_counter() - t0, 1),
     }
     bundle = DetectorBundle(

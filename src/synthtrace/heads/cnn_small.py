@@ -41,6 +41,7 @@ class CNNSmallClassifier:
         lr: float = 2e-3,
         weight_decay: float = 1e-4,
         random_state: int = 0,
+        augment=None,
     ):
         self.config = config
         self.epochs = epochs
@@ -49,11 +50,13 @@ class CNNSmallClassifier:
         self.lr = lr
         self.weight_decay = weight_decay
         self.random_state = random_state
+        self.augment = augment  # perturbations.AugmentConfig, or None
 
     def get_params(self) -> dict:
         return {
             "epochs": self.epochs, "batch_size": self.batch_size, "crop": self.crop,
             "lr": self.lr, "weight_decay": self.weight_decay, "random_state": self.random_state,
+            "augment": self.augment.to_dict() if self.augment is not None else None,
         }
 
     def fit(
@@ -79,16 +82,22 @@ class CNNSmallClassifier:
         steps_per_epoch = max(1, int(np.ceil(len(images) / self.batch_size)))
         opt = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=self.epochs * steps_per_epoch)
-        tensors = [to_tensor(im) for im in images]
+        # With augmentation the pixels change every epoch, so tensors are made per batch.
+        tensors = None if self.augment is not None else [to_tensor(im) for im in images]
+        aug_rng = np.random.default_rng([self.random_state, 1])
+        self.augment_counts_: dict[str, int] = {}
         best_auc, best_state = -1.0, None
         self.history_ = []
         for epoch in range(self.epochs):
             model.train()
-            order = rng.permutation(len(tensors))
+            order = rng.permutation(len(images))
             losses = []
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
-                batch = torch.stack([self._random_crop(tensors[i], rng) for i in idx])
+                if tensors is None:
+                    batch = torch.stack([self._random_crop(self._augmented(images[i], aug_rng), rng) for i in idx])
+                else:
+                    batch = torch.stack([self._random_crop(tensors[i], rng) for i in idx])
                 target = torch.from_numpy(y[idx])
                 loss = F.binary_cross_entropy_with_logits(model(batch), target)
                 opt.zero_grad()
@@ -111,6 +120,20 @@ class CNNSmallClassifier:
         model.eval()
         self.model_ = model
         return self
+
+    def _augmented(self, rgb: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        from synthtrace.evaluation.perturbations import augment_image
+
+        out, ops = augment_image(rgb, rng, self.augment)
+        for op in ops:
+            self.augment_counts_[op.name] = self.augment_counts_.get(op.name, 0) + 1
+        h, w = out.shape[:2]
+        if min(h, w) < self.crop:  # a strong down-scale: enlarge just enough for one crop
+            from PIL import Image
+
+            f = self.crop / min(h, w)
+            out = np.asarray(Image.fromarray(out).resize((max(self.crop, round(w * f)), max(self.crop, round(h * f))), Image.BICUBIC))
+        return to_tensor(out)
 
     def _random_crop(self, t: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         h, w = t.shape[-2:]
