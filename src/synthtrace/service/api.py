@@ -37,6 +37,12 @@ class ErrorBody(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorBody} for s in (400, 401, 403, 404, 413, 415, 422, 429)
 }
+# Routes whose success is not JSON (HTML, images): FastAPI would document their
+# errors under the success media type, so name the JSON error body explicitly.
+JSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+    for s in ERRORS
+}
 
 
 class VerdictOut(BaseModel):
@@ -247,7 +253,7 @@ def put_note(request: Request, scan_id: str, body: NoteIn) -> ScanSummary:
 
 
 @router.get("/scans/{scan_id}/report", response_class=HTMLResponse, tags=["scans"],
-            responses={200: {"content": {"text/html": {}}, "description": "self-contained HTML report"}})
+            responses={**JSON_ERRORS, 200: {"content": {"text/html": {}}, "description": "self-contained HTML report"}})
 def scan_report(request: Request, scan_id: str) -> HTMLResponse:
     """The scan's self-contained HTML report (as `synthtrace scan --report` writes it)."""
     d = _scan_or_404(request, scan_id)
@@ -257,7 +263,7 @@ def scan_report(request: Request, scan_id: str) -> HTMLResponse:
 
 
 @router.get("/scans/{scan_id}/figures/{kind}", tags=["scans"], response_class=Response,
-            responses={200: {"content": {"image/png": {}, "image/jpeg": {}}, "description": "the picture"}})
+            responses={**JSON_ERRORS, 200: {"content": {"image/png": {}, "image/jpeg": {}}, "description": "the picture"}})
 def scan_figure(request: Request, scan_id: str, kind: Literal["thumbnail", "spectrum"]) -> Response:
     art = _ctx(request).store.get_artifact(scan_id, kind)
     if art is None:
