@@ -48,6 +48,11 @@ class Backbone(ABC):
     def poolings(self) -> list[str]:
         """Valid ``pooling`` values, e.g. ``["cls", "mean", "embeds"]``."""
 
+    def precisions(self) -> list[str]:
+        """Valid ``precision`` values for ``embed`` (``"fp32"`` always; ``hf:`` towers add
+        ``"bf16"`` and ``"int8"``, see ``backbones/speed.py``)."""
+        return ["fp32"]
+
     def validate(self, layer: str, pooling: str) -> None:
         """Raise ConfigError unless ``layer`` and ``pooling`` are valid here.
 

@@ -131,28 +131,59 @@ class HFBackbone(Backbone):
                 f"got layer {layer!r}. Use pooling 'cls' or 'mean' for intermediate layers."
             )
 
-    def embed(self, pixels: torch.Tensor, *, layer: str = "last", pooling: str = "cls") -> torch.Tensor:
+    def precisions(self) -> list[str]:
+        from synthtrace.backbones.speed import PRECISIONS
+
+        return list(PRECISIONS)
+
+    def embed(
+        self,
+        pixels: torch.Tensor,
+        *,
+        layer: str = "last",
+        pooling: str = "cls",
+        precision: str = "fp32",
+        compile: bool = False,
+    ) -> torch.Tensor:
+        """See ``Backbone.embed``. ``precision`` ("fp32", "bf16", "int8") and ``compile``
+        select the CPU fast path (``backbones/speed.py``); the defaults are the float32
+        reference."""
         self.validate(layer, pooling)
         device = next(self.model.parameters()).device
         with torch.inference_mode():
             x = pixels.to(device=device, dtype=torch.float32)
-            out = self.model(pixel_values=x, output_hidden_states=layer != "last")
-            if pooling == "embeds":
-                return out.image_embeds.float()
-            if layer == "last":
-                tokens = out.last_hidden_state
-                if self._final_norm is not None:
-                    tokens = self._final_norm(tokens)
-            else:
-                tokens = out.hidden_states[int(layer)]
-            n_patches = (x.shape[-2] // self.patch_size) * (x.shape[-1] // self.patch_size)
-            if tokens.shape[1] != self.n_prefix + n_patches:
-                raise RuntimeError(
-                    f"{self.id}: expected {self.n_prefix} prefix + {n_patches} patch tokens, "
-                    f"got {tokens.shape[1]}; the token layout of {self.model_type!r} is not understood."
-                )
-            feats = tokens[:, 0] if pooling == "cls" else tokens[:, self.n_prefix :].mean(dim=1)
-            return feats.float().contiguous()
+            if precision == "fp32" and not compile:
+                return self._features(self.model, x, layer, pooling)
+            from synthtrace.backbones.speed import fast_forward, resolve_precision
+
+            precision = resolve_precision(precision)
+            if precision == "int8" and device.type != "cpu":
+                raise ConfigError(f"{self.id}: precision 'int8' (dynamic quantisation) runs on CPU only, not {device}.")
+            ff = fast_forward(
+                self, lambda model, px: self._features(model, px, layer, pooling),
+                precision=precision, compile=compile, key=(layer, pooling),
+            )
+            return ff(x)
+
+    def _features(self, model: torch.nn.Module, x: torch.Tensor, layer: str, pooling: str) -> torch.Tensor:
+        """(layer, pooling) features of ``model`` (the float32 tower or its fast variant)."""
+        out = model(pixel_values=x, output_hidden_states=layer != "last")
+        if pooling == "embeds":
+            return out.image_embeds.float()
+        if layer == "last":
+            tokens = out.last_hidden_state
+            if self._final_norm is not None:
+                tokens = self._final_norm(tokens)
+        else:
+            tokens = out.hidden_states[int(layer)]
+        n_patches = (x.shape[-2] // self.patch_size) * (x.shape[-1] // self.patch_size)
+        if tokens.shape[1] != self.n_prefix + n_patches:
+            raise RuntimeError(
+                f"{self.id}: expected {self.n_prefix} prefix + {n_patches} patch tokens, "
+                f"got {tokens.shape[1]}; the token layout of {self.model_type!r} is not understood."
+            )
+        feats = tokens[:, 0] if pooling == "cls" else tokens[:, self.n_prefix :].mean(dim=1)
+        return feats.float().contiguous()
 
 
 def _load(model_cls: Any, name: str, config: Any, kw: dict[str, Any]) -> tuple[torch.nn.Module, dict]:

@@ -11,7 +11,7 @@ import hashlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from synthtrace.backbones.base import Backbone
-from synthtrace.errors import SynthtraceError, UnreadableImageError
+from synthtrace.errors import ConfigError, SynthtraceError, UnreadableImageError
 from synthtrace.features.cache import CacheKey, FeatureCache, FeatureNamespace
 
 
@@ -45,22 +45,39 @@ def extract_features(
     refresh_cache: bool = False,
     progress: bool = True,
     num_workers: int = 2,
+    precision: str = "fp32",
+    compile: bool = False,
+    num_threads: int | None = None,
 ) -> np.ndarray:
     """Features for ``images`` in order, shape (N, D) float32.
 
     ``cache_dir`` enables the content-addressed cache (see ``features.cache``);
     ``refresh_cache`` recomputes and overwrites. ``num_workers=0`` decodes in the
     calling thread. Image errors are re-raised with the file named.
+
+    Speed (``hf:`` backbones, see ``backbones/speed.py`` and docs/cpu-speed.md):
+    ``precision`` "fp32" (reference), "bf16" (bfloat16 autocast; fp32 with a logged
+    note on CPUs without native bfloat16) or "int8" (dynamic quantisation of the
+    linear layers); ``compile=True`` runs a torch.compile'd forward pass, compiled
+    once per backbone object and process. Cached vectors are keyed by the precision
+    that actually ran, so fp32 and bf16 features never mix. ``num_threads`` sets
+    torch's intra-op threads (None: leave them as they are).
     """
     backbone.validate(layer, pooling)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    precision = _check_precision(backbone, precision)
+    if num_threads is not None:
+        from synthtrace.backbones.speed import configure_threads
+
+        configure_threads(num_threads)
+    speed_kw = {} if precision == "fp32" and not compile else {"precision": precision, "compile": compile}
     paths = [Path(p) for p in images]
     namespace: FeatureNamespace | None = None
     if cache_dir is not None:
-        key = CacheKey.for_backbone(backbone, layer=layer, pooling=pooling)
+        key = cache_key(backbone, layer=layer, pooling=pooling, precision=precision)
         namespace = FeatureCache(cache_dir).open(
-            key, refresh=refresh_cache, details={"preprocess": backbone.preprocess.to_dict()}
+            key, refresh=refresh_cache, details={"preprocess": backbone.preprocess.to_dict(), "precision": precision}
         )
     if not paths:
         return np.zeros((0, _feature_dim(backbone, layer, pooling)), dtype=np.float32)
@@ -105,17 +122,44 @@ def extract_features(
             groups.setdefault(item.pixels.shape, []).append(item)
         for items in groups.values():
             batch = torch.from_numpy(np.stack([it.pixels for it in items]))  # type: ignore[misc]
-            feats = backbone.embed(batch, layer=layer, pooling=pooling).cpu().numpy()
+            feats = backbone.embed(batch, layer=layer, pooling=pooling, **speed_kw).cpu().numpy()
             for it, vec in zip(items, feats):
                 store(it.index, vec)
                 if namespace is not None:
                     namespace.put(it.sha256, vec)
 
-    with _progress_bar(len(paths), enabled=progress, label=f"features {backbone.id} [{layer}/{pooling}]") as advance:
+    label = f"features {backbone.id} [{layer}/{pooling}{'' if precision == 'fp32' else '/' + precision}]"
+    with _progress_bar(len(paths), enabled=progress, label=label) as advance:
         _feed_batches(_ordered(prepare, len(paths), num_workers, lookahead=2 * batch_size),
                       batch_size, run_batch, advance, cached=cached)
     assert out is not None
     return out
+
+
+def cache_key(backbone: Backbone, *, layer: str, pooling: str, precision: str = "fp32") -> CacheKey:
+    """The feature-cache key for (backbone, layer, pooling) at ``precision``.
+
+    fp32 keeps the key it always had (existing caches stay valid); any other
+    precision is folded into the backbone id, which names a separate namespace
+    folder, so reduced-precision vectors can never be served to an fp32 request
+    or the reverse.
+    """
+    key = CacheKey.for_backbone(backbone, layer=layer, pooling=pooling)
+    return key if precision == "fp32" else replace(key, backbone_id=f"{key.backbone_id}@{precision}")
+
+
+def _check_precision(backbone: Backbone, precision: str) -> str:
+    """The precision that will run (bf16 may fall back to fp32); ConfigError if unknown here."""
+    from synthtrace.backbones.speed import check_precision, resolve_precision
+
+    check_precision(precision)
+    valid = backbone.precisions()
+    if precision not in valid:
+        raise ConfigError(
+            f"backbone {backbone.id!r} runs at precision {valid} only, not {precision!r}; "
+            "the bf16/int8 fast path is for hf: backbones."
+        )
+    return resolve_precision(precision)
 
 
 def _feed_batches(
