@@ -78,3 +78,14 @@ def test_cli_robustness_json(tiny_bench, tiny_bundle, tmp_path):
     assert set(payload["robustness"]["results"]) == {"clean", "jpeg_q30"}
     assert "scores" not in payload["robustness"]["results"]["clean"]
     assert json.loads(out.read_text())["grid"][0]["perturbation"] == {"name": "jpeg", "quality": 30}
+
+
+def test_identical_perturbed_sets_are_scored_once(tiny_bench, tiny_bundle):
+    """On 128-px images the social chain's 1080-px resize is a no-op: its pixels equal JPEG q75's."""
+    grid = grid_from_names(["jpeg_q75", "social_1080_q75", "resize_64px"])
+    r = evaluate_robustness(tiny_bundle, tiny_bench / "manifest.csv", grid=grid, n_boot=0, max_images=20, progress=False)
+    assert r["results"]["social_1080_q75"]["pixels_identical_to"] == "jpeg_q75"
+    assert r["results"]["jpeg_q75"]["pixels_identical_to"] is None
+    assert r["results"]["social_1080_q75"]["overall"] == r["results"]["jpeg_q75"]["overall"]
+    assert r["results"]["resize_64px"]["perturbation"] == {"name": "resize_long_side", "size": 64, "downscale_only": True,
+                                                           "resample": "bicubic"}

@@ -367,12 +367,13 @@ def write_eval_report(
     rob_view = None
     if robustness:
         res = robustness["results"]
-        rows = [dict(_metric_row("clean", res["clean"]["overall"]) or {}, perturbation="none", drop="—", per_image_seed="")]
+        rows = [dict(_metric_row("clean", res["clean"]["overall"]) or {}, perturbation="none", drop="—", per_image_seed="", same_as="")]
         for g in robustness["grid"]:
             r = _metric_row(g["name"], res[g["name"]]["overall"]) or {"name": g["name"]}
             r["perturbation"] = json.dumps(g["perturbation"])
             r["drop"] = _fmt(robustness.get("auc_drop", {}).get(g["name"]))
             r["per_image_seed"] = g.get("per_image_seed") or ""
+            r["same_as"] = res[g["name"]].get("pixels_identical_to") or ""
             rows.append(r)
         rob_view = {"rows": rows, "figures": _robustness_figures(robustness), "n_images": robustness.get("n_images"),
                     "seconds": robustness.get("seconds"), "split": robustness.get("split")}

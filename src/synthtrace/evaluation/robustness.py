@@ -15,6 +15,7 @@ the base perturbation and that rule.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +43,7 @@ from synthtrace.io.images import load_images
 from synthtrace.io.manifest import Manifest, read_manifest
 from synthtrace.progress import progress_bar
 
-__all__ = ["DEFAULT_GRID", "evaluate_robustness", "perturb_for_image", "grid_from_names"]
+__all__ = ["DEFAULT_GRID", "EXTRA_PERTURBATIONS", "evaluate_robustness", "perturb_for_image", "grid_from_names"]
 
 # (name, perturbation): 12 perturbations; "clean" is always evaluated first.
 DEFAULT_GRID: tuple[tuple[str, Perturbation], ...] = (
@@ -61,9 +62,13 @@ DEFAULT_GRID: tuple[tuple[str, Perturbation], ...] = (
 )
 
 
+# Named perturbations outside the default grid, selectable by name (§8 also lists "to 64 px").
+EXTRA_PERTURBATIONS: dict[str, Perturbation] = {"resize_64px": ResizeLongSide(64)}
+
+
 def grid_from_names(names: Sequence[str]) -> tuple[tuple[str, Perturbation], ...]:
-    """A sub-grid of :data:`DEFAULT_GRID` by name (e.g. ``["jpeg_q60", "resize_0.5x"]``)."""
-    known = dict(DEFAULT_GRID)
+    """A grid by name from :data:`DEFAULT_GRID` and :data:`EXTRA_PERTURBATIONS` (e.g. ``["jpeg_q60", "resize_0.5x"]``)."""
+    known = {**dict(DEFAULT_GRID), **EXTRA_PERTURBATIONS}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ConfigError(f"robustness perturbations {unknown}: expected names from {', '.join(known)}")
@@ -77,6 +82,14 @@ def perturb_for_image(op: Perturbation, index: int) -> Perturbation:
     if any(f.name == "seed" for f in dataclasses.fields(op)):  # type: ignore[arg-type]
         return dataclasses.replace(op, seed=op.seed + index)  # type: ignore[attr-defined]
     return op
+
+
+def _digest(pixels: Sequence[np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for p in pixels:
+        h.update(str(p.shape).encode())
+        h.update(np.ascontiguousarray(p).data)
+    return h.hexdigest()
 
 
 def _subsample(rows: Manifest, max_images: int | None, seed: int) -> Manifest:
@@ -119,6 +132,9 @@ def evaluate_robustness(
     t0 = time.perf_counter()
     images = [im.rgb for im in load_images([rows.path_of(r) for r in rows], progress=progress, label=f"decoding {split or 'all'}")]
     seconds = {"decode": time.perf_counter() - t0, "perturb": 0.0, "score": 0.0, "metrics": 0.0}
+    # A perturbation can leave every image as another one did (e.g. the social chain's
+    # 1080-px resize does nothing to small images, leaving JPEG q75): score such a set once.
+    scored: dict[str, tuple[str, np.ndarray]] = {}
 
     def run(name: str, op: Perturbation | None, pool: ThreadPoolExecutor) -> dict[str, Any]:
         t = time.perf_counter()
@@ -126,9 +142,13 @@ def evaluate_robustness(
             pixels = images
         else:
             pixels = list(pool.map(lambda i: apply_perturbations(images[i], (perturb_for_image(op, i),)), range(len(images))))
+        digest = _digest(pixels)
         seconds["perturb"] += time.perf_counter() - t
         t = time.perf_counter()
-        scores = det.score_images(pixels)
+        same_as, scores = scored.get(digest, (None, None))
+        if scores is None:
+            scores = det.score_images(pixels)
+            scored[digest] = (name, scores)
         seconds["score"] += time.perf_counter() - t
         t = time.perf_counter()
         summary = summarize(det, rows, scores, operating_point=operating_point, n_boot=n_boot, seed=seed, split=split)
@@ -136,6 +156,7 @@ def evaluate_robustness(
         if op is not None:
             summary.pop("scores", None)
             summary["perturbation"] = op.to_dict()
+            summary["pixels_identical_to"] = same_as
         return summary
 
     results: dict[str, Any] = {}
