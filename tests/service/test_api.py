@@ -146,3 +146,24 @@ def test_keep_files(tmp_path, keep):
         assert str(tmp_path) not in report  # no server paths in the report
         c.delete(f"/v1/scans/{sid}")
         assert not [p for p in (tmp_path / "data").rglob("files/*/*") if p.is_file()]
+
+
+def test_settings_round_trip_for_worker_processes(tmp_path):
+    from synthtrace.errors import ConfigError
+    from synthtrace.service.settings import ServiceSettings
+
+    s = ServiceSettings(data_dir=tmp_path, models_dir=tmp_path / "m", allow_dirs=(tmp_path / "a",), keep_files=True, token="t" * 20)
+    assert ServiceSettings.from_json(s.to_json()) == s
+    with pytest.raises(ConfigError, match="unknown service settings"):
+        ServiceSettings.from_json('{"data_dir": "/x", "colour": "red"}')
+
+
+def test_only_one_process_resumes_jobs(tmp_path):
+    from synthtrace.service.app import _resume_lock
+
+    first = _resume_lock(tmp_path)
+    assert first is not None and _resume_lock(tmp_path) is None
+    first.close()
+    again = _resume_lock(tmp_path)
+    assert again is not None
+    again.close()

@@ -19,7 +19,8 @@ def serve(
     keep_files: bool = typer.Option(False, "--keep-files", help="Keep uploaded files (by sha256) so reports can show them."),
     max_upload_mb: int = typer.Option(50, "--max-upload-mb", help="Largest accepted upload, per file (MB)."),
     max_pixels: int = typer.Option(50_000_000, "--max-pixels", help="Refuse images with more pixels (decompression-bomb guard)."),
-    workers: int = typer.Option(1, "--workers", help="Background job threads."),
+    workers: int = typer.Option(1, "--workers", help="Background job threads per process."),
+    processes: int = typer.Option(1, "--processes", help="Server processes (uvicorn workers) to use more CPU cores."),
     no_auth: bool = typer.Option(False, "--no-auth", help="No token needed (loopback binds only; refused for any other address)."),
     print_token: bool = typer.Option(False, "--print-token", help="Print the API token and exit."),
 ) -> None:
@@ -54,4 +55,13 @@ def serve(
     err.print(f"synthtrace service on http://{'[' + host + ']' if ':' in host else host}:{port}/  "
               f"(store: {info['db']}, detectors: {', '.join(info['detectors']) or 'none'})")
     err.print(f"API token: {d / 'token'}" + ("" if is_loopback(host) else "  [yellow]bound to a non-loopback address: every request needs the token[/]"))
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    if processes > 1:
+        import os
+
+        from synthtrace.service.app import SETTINGS_ENV
+
+        os.environ[SETTINGS_ENV] = settings.to_json()
+        uvicorn.run("synthtrace.service.app:app_from_env", factory=True, workers=processes, host=host, port=port,
+                    log_level="info", access_log=False)
+    else:
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

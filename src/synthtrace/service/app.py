@@ -8,6 +8,7 @@ this module; `synthtrace serve` runs it under uvicorn.
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,7 +83,8 @@ def create_app(settings: ServiceSettings | None = None, *, store: Store | None =
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         runner.start()
-        if settings.resume_jobs:
+        lock = _resume_lock(data_dir) if settings.resume_jobs else None
+        if lock is not None:
             ctx.resumed_jobs = runner.resume_unfinished()
             if ctx.resumed_jobs:
                 log.warning("resuming %d unfinished job(s): %s", len(ctx.resumed_jobs), ", ".join(ctx.resumed_jobs))
@@ -90,6 +92,8 @@ def create_app(settings: ServiceSettings | None = None, *, store: Store | None =
             yield
         finally:
             runner.stop()
+            if lock is not None:
+                lock.close()
 
     app = FastAPI(
         title="synthtrace",
@@ -167,6 +171,30 @@ def create_app(settings: ServiceSettings | None = None, *, store: Store | None =
     app.include_router(router)
     mount_ui(app)
     return app
+
+
+SETTINGS_ENV = "SYNTHTRACE_SERVICE_SETTINGS"
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn worker processes (``serve --processes N``): settings come as JSON in the environment."""
+    return create_app(ServiceSettings.from_json(os.environ[SETTINGS_ENV]))
+
+
+def _resume_lock(data_dir: Path):
+    """An exclusive lock on data_dir/resume.lock, or None when another process of
+    this server holds it: with several worker processes only one resumes jobs."""
+    f = open(data_dir / "resume.lock", "a+")  # noqa: SIM115 - held for the server's lifetime
+    try:
+        import fcntl
+
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:  # pragma: no cover - Windows: one process per data dir is the supported setup
+        return f
+    except OSError:
+        f.close()
+        return None
+    return f
 
 
 def app_info(app: FastAPI) -> dict[str, Any]:

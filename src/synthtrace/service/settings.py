@@ -7,7 +7,9 @@ else the platform's per-user data folder.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import json
 import os
 import secrets
 import sys
@@ -70,6 +72,25 @@ class ServiceSettings:
     sync_limit: int = DEFAULT_SYNC_LIMIT
     workers: int = 1  # background job threads
     resume_jobs: bool = True
+
+    def to_json(self) -> str:
+        """For worker processes started by uvicorn (``serve --processes``)."""
+        d = dataclasses.asdict(self)
+        d["data_dir"] = str(self.data_dir)
+        d["models_dir"] = str(self.models_dir) if self.models_dir else None
+        d["allow_dirs"] = [str(p) for p in self.allow_dirs]
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text: str) -> ServiceSettings:
+        d = json.loads(text)
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown service settings {sorted(unknown)}; valid: {[f.name for f in dataclasses.fields(cls)]}")
+        d["data_dir"] = Path(d["data_dir"])
+        d["models_dir"] = Path(d["models_dir"]) if d.get("models_dir") else None
+        d["allow_dirs"] = tuple(Path(p) for p in d.get("allow_dirs", ()))
+        return cls(**d)
 
     def database_url(self) -> str:
         if self.db_url:
