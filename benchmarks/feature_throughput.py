@@ -1,23 +1,44 @@
-"""Feature-extraction throughput: ``extract_features`` vs a naive per-image loop.
+"""Feature-extraction throughput on CPU: naive per-image loop vs extract_features at
+fp32, bf16, bf16 + torch.compile and int8, for ViT-B/16 and ViT-L/14.
 
-Run::
+Run (the lead's re-run on a quiet machine; about 10 min on 2 cores)::
 
-    python benchmarks/feature_throughput.py            # 64 images
-    python benchmarks/feature_throughput.py --n 128 --batch-size 32 --workers 2
+    python benchmarks/feature_throughput.py                       # ViT-B/16 and ViT-L/14
+    python benchmarks/feature_throughput.py --models vit-b16 --rounds 3 --per-round 32
+    python benchmarks/feature_throughput.py --json out.json
 
-A randomly initialised ViT-B/16-sized model (hidden 768, 12 layers, 12 heads,
-patch 16, 224 px, MLP 3072) is saved with ``save_pretrained`` to a temp dir and
-loaded through ``hf:<dir>``, so the real loading path is measured with no
-download. Inputs are synthetic JPEG textures (320x240); the naive loop runs on the
-first ``--naive-n`` of them (it is slow; its rate is per image). Both methods run
-float32 on CPU in the same process with ``torch.set_num_threads(cpu count)``.
-Figures are printed, never asserted: they depend on the machine.
+Models have random weights built from the real configs and saved with
+``save_pretrained`` (so loading goes through ``hf:<dir>`` exactly as for real
+weights, and the FLOPs are the real ones; nothing is downloaded):
+
+- ViT-B/16: transformers ViT, hidden 768, 12 layers, 12 heads, MLP 3072, patch 16,
+  224 px (197 tokens; 86M parameters).
+- ViT-L/14: the CLIP ViT-L/14 vision tower (UnivFD's backbone), hidden 1024, 24 layers,
+  16 heads, MLP 4096, patch 14, 224 px (257 tokens; 303M parameters).
+
+Inputs are synthetic JPEG textures (320x240 → 224 px). Methods, all in one process:
+
+- ``naive``: what a first script does: AutoImageProcessor + AutoModel (float32), one
+  image at a time.
+- ``fp32``, ``bf16``, ``int8``: ``extract_features(precision=...)``: batches, decode
+  threads overlapping the model, SDPA attention.
+- ``bf16+compile``, ``int8+compile``: the same with ``compile=True``; the compilation
+  (first batch) is timed separately and excluded from the rate. It is paid once per
+  process per backbone; inductor's on-disk cache makes later processes faster.
+
+Why rounds: the machine is shared, so load changes from second to second. Every
+round runs every method once on ``--per-round`` images (the naive loop on
+``--naive-per-round``), in turn, and the rate of a method is the median over rounds;
+ratios are taken within the run. Peak RSS is the process's while that method ran
+(models of the other methods stay loaded, so it is an upper bound). Figures are
+printed, never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import json
+import statistics
 import tempfile
 import threading
 import time
@@ -29,6 +50,13 @@ import numpy as np
 import psutil
 import torch
 from PIL import Image
+
+MODELS: dict[str, dict[str, Any]] = {
+    "vit-b16": dict(kind="vit", image_size=224, patch_size=16, hidden_size=768, num_layers=12, num_heads=12),
+    "vit-l14": dict(kind="clip", image_size=224, patch_size=14, hidden_size=1024, num_layers=24, num_heads=16),
+}
+METHODS = ("naive", "fp32", "bf16", "bf16+compile", "int8", "int8+compile")
+DEFAULT_METHODS = ("naive", "fp32", "bf16", "bf16+compile", "int8")
 
 
 def write_textures(folder: Path, n: int, seed: int = 0) -> list[Path]:
@@ -76,77 +104,156 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float, int]:
     return result, dt, mem.peak
 
 
-def naive_loop(model_dir: Path, paths: list[Path]) -> np.ndarray:
-    """What a first script usually does: one image at a time through the HF processor."""
-    from transformers import AutoImageProcessor, AutoModel
+class Naive:
+    """AutoImageProcessor + AutoModel, float32, one image at a time, CLS of the last layer."""
 
-    processor = AutoImageProcessor.from_pretrained(model_dir)
-    model = AutoModel.from_pretrained(model_dir, dtype=torch.float32).eval()
-    out = []
-    for p in paths:
-        inputs = processor(images=Image.open(p).convert("RGB"), return_tensors="pt")
-        with torch.no_grad():
-            out.append(model(**inputs).last_hidden_state[0, 0].numpy())
-    return np.stack(out)
+    def __init__(self, model_dir: Path, kind: str) -> None:
+        import transformers as T
+
+        self.processor = T.AutoImageProcessor.from_pretrained(model_dir)
+        cls = T.CLIPVisionModel if kind == "clip" else T.AutoModel
+        self.model = cls.from_pretrained(model_dir, dtype=torch.float32).eval()
+        self.clip = kind == "clip"
+
+    def __call__(self, paths: list[Path]) -> np.ndarray:
+        out = []
+        for p in paths:
+            inputs = self.processor(images=Image.open(p).convert("RGB"), return_tensors="pt")
+            with torch.no_grad():
+                o = self.model(**inputs)
+                out.append((o.pooler_output if self.clip else o.last_hidden_state[:, 0])[0].numpy())
+        return np.stack(out)
+
+
+def bench_model(name: str, tmp: Path, paths: list[Path], args: argparse.Namespace) -> dict[str, Any]:
+    from synthtrace.backbones import create_backbone
+    from synthtrace.backbones.speed import compile_seconds
+    from synthtrace.backbones.tiny import save_tiny_model
+    from synthtrace.features import extract_features
+    from synthtrace.features.fastpath import feature_closeness
+
+    spec = dict(MODELS[name])
+    kind = spec.pop("kind")
+    t0 = time.perf_counter()
+    model_dir = save_tiny_model(kind, tmp / name, **spec)
+    t_save = time.perf_counter() - t0
+    backbone, t_load, _ = timed(lambda: create_backbone(f"hf:{model_dir}"))
+    n_params = sum(p.numel() for p in backbone.model.parameters())
+    naive = Naive(model_dir, kind)
+
+    def fast(method: str) -> Callable[[list[Path]], np.ndarray]:
+        precision, _, comp = method.partition("+")
+        return lambda ps: extract_features(
+            ps, backbone, batch_size=args.batch_size, num_workers=args.workers, progress=False,
+            precision=precision, compile=bool(comp),
+        )
+
+    runners = {m: (naive if m == "naive" else fast(m)) for m in args.methods}
+    # Warm-up outside the timings: allocator, oneDNN kernels, int8 quantisation and
+    # compilation (which pads later batches to this batch size).
+    warm: dict[str, float] = {}
+    for m, run in runners.items():
+        _, warm[m], _ = timed(lambda: run(paths[: 1 if m == "naive" else args.batch_size]))
+    compiled = compile_seconds(backbone)
+
+    rates: dict[str, list[float]] = {m: [] for m in runners}
+    peaks: dict[str, int] = {m: 0 for m in runners}
+    feats: dict[str, np.ndarray] = {}
+    for r in range(args.rounds):
+        for m, run in runners.items():
+            k = args.naive_per_round if m == "naive" else args.per_round
+            start = (r * k) % max(1, len(paths) - k + 1)
+            chunk = paths[start : start + k]
+            out, dt, peak = timed(lambda: run(chunk))
+            rates[m].append(len(chunk) / dt)
+            peaks[m] = max(peaks[m], peak)
+            if r == 0:
+                feats[m] = out
+        print(f"  {name} round {r + 1}/{args.rounds}: "
+              + ", ".join(f"{m} {rates[m][-1]:.2f}" for m in runners), flush=True)
+    med = {m: statistics.median(v) for m, v in rates.items()}
+    ref = med.get("naive")
+    closeness = {}
+    if "fp32" in feats:
+        for m in feats:
+            if m not in ("fp32",):
+                k = min(len(feats[m]), len(feats["fp32"]))
+                closeness[m] = feature_closeness(feats["fp32"][:k], feats[m][:k])
+    return {
+        "model": name, "params_m": round(n_params / 1e6, 1), "save_s": round(t_save, 1), "load_s": round(t_load, 2),
+        "images_per_s": {m: round(v, 2) for m, v in med.items()},
+        "images_per_s_rounds": {m: [round(x, 2) for x in v] for m, v in rates.items()},
+        "ratio_vs_naive": {m: round(v / ref, 2) for m, v in med.items()} if ref else {},
+        "ratio_vs_fp32": {m: round(v / med["fp32"], 2) for m, v in med.items()} if "fp32" in med else {},
+        "warmup_s": {m: round(v, 1) for m, v in warm.items()},
+        "compile_s": {k: round(v, 1) for k, v in compiled.items()},
+        "peak_rss_mib": {m: round(v / 2**20) for m, v in peaks.items()},
+        "features_vs_fp32": closeness,
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=int, default=64, help="number of images (default 64)")
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--models", default="vit-b16,vit-l14", help=f"comma-separated, from {list(MODELS)}")
+    ap.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"comma-separated, from {list(METHODS)}")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per model (median taken)")
+    ap.add_argument("--per-round", type=int, default=32, help="images per method per round")
+    ap.add_argument("--naive-per-round", type=int, default=8, help="images per round for the naive loop")
+    ap.add_argument("--l14-scale", type=float, default=0.5,
+                    help="ViT-L/14 runs per-round × this many images (it is ~4x slower)")
+    ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2, help="decode threads for extract_features")
-    ap.add_argument("--naive-n", type=int, default=16,
-                    help="images for the naive loop (default 16; it is slow, and its rate is per image)")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: all cores)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     args = ap.parse_args()
+    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = [m for m in args.methods if m not in METHODS] + [m for m in args.models.split(",") if m not in MODELS]
+    if bad:
+        ap.error(f"unknown method/model {bad}; methods {list(METHODS)}, models {list(MODELS)}")
 
     from transformers.utils import logging
 
     logging.set_verbosity_error()
     logging.disable_progress_bar()
-    from synthtrace.backbones import create_backbone
-    from synthtrace.backbones.tiny import save_tiny_model
-    from synthtrace.features import extract_features
+    from synthtrace.backbones.speed import configure_threads, cpu_bf16_native
 
-    cores = os.cpu_count() or 1
-    torch.set_num_threads(cores)
-    mib = 1 / 2**20
+    threads = configure_threads(args.threads)
+    results = []
     with tempfile.TemporaryDirectory() as tmp_str:
         tmp = Path(tmp_str)
-        t0 = time.perf_counter()
-        model_dir = save_tiny_model(
-            "vit", tmp / "vit-b16", image_size=224, patch_size=16, hidden_size=768, num_layers=12, num_heads=12
-        )
         (tmp / "images").mkdir()
-        paths = write_textures(tmp / "images", args.n)
-        setup = time.perf_counter() - t0
-        backbone, t_load, _ = timed(lambda: create_backbone(f"hf:{model_dir}"))
-        _, t_hash, _ = timed(backbone.weights_hash)
-        # Warm both code paths (allocator, SDPA kernels) on one image, outside the timings.
-        extract_features(paths[:1], backbone, progress=False)
-        naive_loop(model_dir, paths[:1])
+        paths = write_textures(tmp / "images", max(args.per_round * 2, args.batch_size))
+        base = argparse.Namespace(**vars(args))
+        for name in args.models.split(","):
+            a = argparse.Namespace(**vars(base))
+            if name == "vit-l14":
+                a.per_round = max(a.batch_size, int(a.per_round * a.l14_scale))
+                a.naive_per_round = max(1, int(a.naive_per_round * a.l14_scale))
+            results.append(bench_model(name, tmp, paths, a))
+            import shutil
 
-        rss0 = psutil.Process().memory_info().rss
-        fast, t_fast, peak_fast = timed(lambda: extract_features(
-            paths, backbone, batch_size=args.batch_size, num_workers=args.workers,
-            cache_dir=tmp / "cache", progress=False,
-        ))
-        cached, t_hit, _ = timed(lambda: extract_features(paths, backbone, cache_dir=tmp / "cache", progress=False))
-        naive_paths = paths[: max(1, min(args.naive_n, len(paths)))]
-        slow, t_slow, peak_slow = timed(lambda: naive_loop(model_dir, naive_paths))
+            shutil.rmtree(tmp / name, ignore_errors=True)
 
-    n = len(paths)
-    print(f"machine: {cores} CPU cores, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"model: random ViT-B/16 (86M params), float32, saved+loaded via hf:<dir>; {n} JPEG 320x240 → 224 px")
-    print(f"setup (save model, write images): {setup:.1f} s; load backbone: {t_load:.2f} s; weights hash: {t_hash:.2f} s")
-    print(f"extract_features  (batch {args.batch_size}, {args.workers} decode threads): "
-          f"{n / t_fast:6.2f} images/s  ({t_fast:.1f} s, peak RSS {peak_fast * mib:.0f} MiB, before {rss0 * mib:.0f} MiB)")
-    n_slow = len(naive_paths)
-    print(f"naive loop        (AutoImageProcessor + model per image, first {n_slow}): "
-          f"{n_slow / t_slow:6.2f} images/s  ({t_slow:.1f} s, peak RSS {peak_slow * mib:.0f} MiB)")
-    print(f"ratio extract_features / naive (images/s): {(n / t_fast) / (n_slow / t_slow):.2f}x")
-    print(f"cache hits (same {n} files, hash + .npy read): {n / t_hit:.0f} images/s ({t_hit * 1000:.0f} ms)")
-    print(f"max |extract_features - naive| on last/cls features: {np.abs(fast[:n_slow] - slow).max():.2e}; "
-          f"cached == computed: {np.array_equal(fast, cached)}")
+    print()
+    print(f"machine: {psutil.cpu_count()} CPU cores, torch {torch.__version__}, threads {threads}, "
+          f"native bf16: {cpu_bf16_native()}; batch {args.batch_size}, {args.workers} decode threads; "
+          f"{args.rounds} interleaved rounds, median images/s; JPEG 320x240 → 224 px; random weights")
+    for r in results:
+        print(f"\n{r['model']} ({r['params_m']}M params; load {r['load_s']} s)")
+        print(f"  {'method':<14}{'images/s':>10}{'× naive':>9}{'× fp32':>8}{'peak RSS':>10}"
+              f"{'warm-up s':>11}   features vs fp32 (max rel L2, min cos)")
+        for m, v in r["images_per_s"].items():
+            c = r["features_vs_fp32"].get(m)
+            cl = f"{c['max_rel_l2']:.4f}, {c['min_cosine']:.5f}" if c else "—"
+            print(f"  {m:<14}{v:>10.2f}{r['ratio_vs_naive'].get(m, float('nan')):>9.2f}"
+                  f"{r['ratio_vs_fp32'].get(m, float('nan')):>8.2f}{r['peak_rss_mib'][m]:>7} MiB"
+                  f"{r['warmup_s'][m]:>11.1f}   {cl}")
+        if r["compile_s"]:
+            print("  compile (first batch, once per process): "
+                  + ", ".join(f"{k} {v:.1f} s" for k, v in r["compile_s"].items()))
+    if args.json:
+        args.json.write_text(json.dumps({"threads": threads, "args": {k: str(v) for k, v in vars(args).items()},
+                                         "results": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -137,3 +137,39 @@ def test_agreement_on_tiny_bench(tiny_bench, vit_dir, native_bf16, tmp_path):
     d = rep.to_dict()
     json.dumps(d, allow_nan=False)
     assert d["min_agreement"] == rep.min_agreement
+
+
+@pytest.mark.filterwarnings("ignore:Only .* real images:RuntimeWarning")
+def test_cli_features_extract_and_agreement(tiny_bench, vit_dir, tmp_path, native_bf16):
+    from typer.testing import CliRunner
+
+    from synthtrace.cli.app import app
+
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        _cli_checks(tiny_bench, vit_dir, tmp_path, CliRunner, app)
+    finally:  # the commands set torch's thread count for the process
+        torch.set_num_threads(threads)
+
+
+def _cli_checks(tiny_bench, vit_dir, tmp_path, CliRunner, app):
+    manifest = str(tiny_bench / "manifest.csv")
+    npz = tmp_path / "f.npz"
+    res = CliRunner().invoke(app, ["features", "extract", "-b", f"hf:{vit_dir}", "-m", manifest, "--split", "test",
+                                   "--precision", "bf16", "--threads", "1", "-o", str(npz), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert summary["precision"] == "bf16" and summary["num_threads"] == 1
+    data = np.load(npz, allow_pickle=False)
+    assert data["features"].shape == (summary["images"], summary["dim"]) == (len(data["paths"]), 32)
+    bb = create_backbone(f"hf:{vit_dir}")
+    ref = extract_features(list(data["paths"]), bb, precision="bf16", progress=False)
+    np.testing.assert_array_equal(data["features"], ref)
+
+    res = CliRunner().invoke(app, ["features", "agreement", "-b", f"hf:{vit_dir}", "-m", manifest,
+                                   "--cache", str(tmp_path / "c"), "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.output)
+    assert rep["precision"] == "bf16" and set(rep["agreement"]) == {"fpr_0.01", "fpr_0.05", "0.5"}

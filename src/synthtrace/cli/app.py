@@ -12,6 +12,7 @@ import typer
 
 from synthtrace import __version__
 from synthtrace.cli import attribute, backbones, bench, demo, discover, evaluate, localize, probe_layers, scan, train, zoo
+from synthtrace.cli import features as features_cli
 from synthtrace.cli import serve
 from synthtrace.errors import SynthtraceError
 
@@ -29,6 +30,7 @@ app = typer.Typer(
 app.add_typer(bench.app, name="bench")
 app.add_typer(backbones.app, name="backbones")
 app.add_typer(zoo.app, name="zoo")
+app.add_typer(features_cli.app, name="features")
 app.command("train")(train.train)
 app.command("eval")(evaluate.evaluate)
 app.command("scan")(scan.scan)
