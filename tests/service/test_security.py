@@ -61,6 +61,16 @@ def test_ui_session_cookie_only_for_loopback(tmp_path):
         assert r.status_code == 401 and r.json()["error"]["code"] == "missing_ui_header"  # CSRF guard
         assert _post(c, "a.jpg", jpeg_bytes(), headers={"X-Synthtrace-UI": "1"}).status_code == 201
         sid = c.cookies.get("synthtrace_session")
+    # A forged or tampered cookie is worthless; a genuine one works in another process of the same server.
+    with TestClient(app, base_url="http://127.0.0.1:8750", client=LOCAL) as c2:
+        nonce, sig = sid.split(".")
+        for forged in (f"{nonce}.{'0' * len(sig)}", f"x{nonce}.{sig}", "anything", ""):
+            c2.cookies.set("synthtrace_session", forged)
+            assert c2.get("/v1/scans").status_code == 401, forged
+        other_process = make_app(tmp_path)
+    with TestClient(other_process, base_url="http://127.0.0.1:8750", client=LOCAL) as c3:
+        c3.cookies.set("synthtrace_session", sid)
+        assert c3.get("/v1/scans").status_code == 200
     # A remote client gets no cookie, and a stolen cookie does not work from a remote address.
     with TestClient(app, base_url="http://192.0.2.10:8750", client=("192.0.2.7", 4000)) as remote:
         assert "set-cookie" not in remote.get("/").headers

@@ -39,7 +39,7 @@ class ServiceContext:
     token: str
     detectors: dict[str, DetectorBundle] = field(default_factory=dict)
     default_detector: str | None = None
-    sessions: auth.Sessions = field(default_factory=auth.Sessions)
+    sessions: auth.Sessions | None = None
     resumed_jobs: list[str] = field(default_factory=list)
 
 
@@ -78,7 +78,7 @@ def create_app(settings: ServiceSettings | None = None, *, store: Store | None =
     detectors = load_detectors(settings.models_dir)
     runner = JobRunner(store, detectors, workers=settings.workers)
     ctx = ServiceContext(settings=settings, store=store, runner=runner, token=token, detectors=detectors,
-                         default_detector=sorted(detectors)[0] if detectors else None)
+                         default_detector=sorted(detectors)[0] if detectors else None, sessions=auth.Sessions(token))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

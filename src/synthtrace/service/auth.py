@@ -13,8 +13,9 @@ Every request needs ``Authorization: Bearer <token>`` except:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
-import threading
 
 from starlette.requests import Request
 
@@ -28,26 +29,24 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Sessions:
-    """In-memory UI sessions: a restart logs the page out (it reloads and gets a new one)."""
+    """Stateless UI sessions: a random nonce signed with an HMAC keyed by the API
+    token, so every worker process accepts them and changing the token ends them all."""
 
-    def __init__(self, max_sessions: int = 1000) -> None:
-        self._ids: dict[str, None] = {}
-        self._lock = threading.Lock()
-        self._max = max_sessions
+    def __init__(self, secret: str) -> None:
+        self._key = hashlib.sha256(b"synthtrace-ui-session\0" + secret.encode()).digest()
+
+    def _sign(self, nonce: str) -> str:
+        return hmac.new(self._key, nonce.encode(), hashlib.sha256).hexdigest()
 
     def new(self) -> str:
-        sid = secrets.token_urlsafe(32)
-        with self._lock:
-            self._ids[sid] = None
-            while len(self._ids) > self._max:  # oldest first
-                self._ids.pop(next(iter(self._ids)))
-        return sid
+        nonce = secrets.token_urlsafe(16)
+        return f"{nonce}.{self._sign(nonce)}"
 
     def valid(self, sid: str | None) -> bool:
-        if not sid:
+        if not sid or sid.count(".") != 1:
             return False
-        with self._lock:
-            return any(secrets.compare_digest(sid, k) for k in self._ids)
+        nonce, sig = sid.split(".")
+        return hmac.compare_digest(sig, self._sign(nonce))
 
 
 def host_is_loopback(request: Request) -> bool:
