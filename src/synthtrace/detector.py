@@ -12,6 +12,10 @@ Kinds:
 - ``multilayer``: frozen ``hf:`` backbone, every layer's patch tokens and attention
   keys → the AdaptCLIP-style head (``heads/multilayer.py``); head weights in
   model.safetensors, architecture in ``head.params``, backbone hash checked on load.
+- ``finetuned``: an ``hf:`` tower fine-tuned with LoRA (adapters merged) or fully,
+  plus its linear head (``heads/lora.py``); the whole tower is in model.safetensors and
+  its transformers config in ``head.params``, so loading needs neither peft nor the
+  original checkpoint.
 - ``clip_fc`` / ``resnet_fc``: published detectors converted by ``synthtrace.zoo``
   (see docs/zoo.md); uncalibrated (no FPR thresholds) until calibrated.
 """
@@ -39,7 +43,7 @@ from synthtrace.records import Detection
 
 BUNDLE_FORMAT = 1
 ZOO_KINDS = ("clip_fc", "resnet_fc")  # converted published detectors, see synthtrace.zoo
-KINDS = ("linear_probe", "cnn-small", "multilayer", *ZOO_KINDS)
+KINDS = ("linear_probe", "cnn-small", "multilayer", "finetuned", *ZOO_KINDS)
 CONFIG_KEYS = ("format", "synthtrace_version", "kind", "backbone", "preprocess", "head", "labels", "calibration", "training")
 WEIGHTS_FILE = "model.safetensors"
 # Operating points a user can pick; "fpr_0.05" = the threshold that flagged 5 % of
@@ -84,7 +88,7 @@ class DetectorBundle:
             raise BundleError(f"bundle calibration lacks thresholds {missing}; fit calibration on validation data first")
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        if self.kind in ("cnn-small", "multilayer", *ZOO_KINDS):
+        if self.kind in ("cnn-small", "multilayer", "finetuned", *ZOO_KINDS):
             state = {k: v.contiguous() for k, v in self.model.state_dict().items()}
             save_torch(state, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
         else:
@@ -137,6 +141,10 @@ class DetectorBundle:
             from synthtrace.heads.multilayer import MultiLayerClassifier
 
             bundle.model = MultiLayerClassifier.from_state(cfg["head"]["params"], load_torch(str(weights)), where=str(weights))
+        elif bundle.kind == "finetuned":
+            from synthtrace.heads.lora import FineTunedClassifier
+
+            bundle.model = FineTunedClassifier.from_state(cfg["head"]["params"], load_torch(str(weights)), where=str(weights))
         elif bundle.kind in ZOO_KINDS:
             from synthtrace.zoo.models import load_model
 
@@ -179,6 +187,8 @@ class DetectorBundle:
             from synthtrace.zoo.models import score_images
 
             return score_images(self, images)
+        if self.kind == "finetuned":
+            return self.model.score_images(images, batch_size) if len(images) else np.zeros(0, np.float32)
         if self.kind == "multilayer":
             from synthtrace.heads.multilayer import score_images as score_multilayer
 

@@ -73,6 +73,9 @@ class BenchConfig:
     encode: str = "jpeg:85-98"  # "jpeg:LO-HI" | "png" | "confounded" (the PNG-fakes trap, on purpose)
     difficulty: str = "standard"
     splice_fraction: float = 0.15
+    # 0: one fake per scene (the default build). k > 0: semantic clusters (spec §5):
+    # each scene's real twin plus fakes from k generators share a cluster_id.
+    clusters: int = 0
 
     def __post_init__(self) -> None:
         if self.size < 32 or self.size % 16:
@@ -81,6 +84,8 @@ class BenchConfig:
             raise ConfigError(f"per_source={self.per_source}: expected at least 1")
         if self.difficulty not in DIFFICULTY:
             raise ConfigError(f"difficulty={self.difficulty!r}: expected one of {', '.join(DIFFICULTY)}")
+        if not 0 <= self.clusters <= len(ALL_GENERATORS):
+            raise ConfigError(f"clusters={self.clusters}: expected 0 (off) or 1-{len(ALL_GENERATORS)} fakes per cluster")
         if not 0 <= self.splice_fraction <= 1:
             raise ConfigError(f"splice_fraction={self.splice_fraction}: expected a value in [0, 1]")
         self.quality_range()  # validates ``encode``
@@ -116,6 +121,7 @@ class ScenePlan:
     split: str
     camera: str
     with_splice: bool
+    cluster: tuple[GeneratorSpec, ...] = ()  # cluster builds: every generator of the cluster
 
     @property
     def scene_id(self) -> str:
@@ -124,6 +130,8 @@ class ScenePlan:
 
 def plan_scenes(cfg: BenchConfig) -> list[ScenePlan]:
     """Assign every scene its generator, split and camera (cheap; no rendering)."""
+    if cfg.clusters:
+        return _plan_clusters(cfg)
     plans = []
     n = cfg.per_source * len(ALL_GENERATORS)
     for i in range(n):
@@ -137,6 +145,26 @@ def plan_scenes(cfg: BenchConfig) -> list[ScenePlan]:
         camera = cams[int(u_camera * len(cams))]
         with_splice = bool(u_splice < cfg.splice_fraction)
         plans.append(ScenePlan(i, gen, split, camera, with_splice))
+    return plans
+
+
+def _plan_clusters(cfg: BenchConfig) -> list[ScenePlan]:
+    """Cluster builds: about per_source fakes per generator, ``clusters`` generators per scene.
+
+    Held-out generators stay out of train and val: test clusters draw from every
+    generator, the others from the seen ones only. No splices.
+    """
+    seen = [g for g in ALL_GENERATORS if g.seen]
+    n = -(-cfg.per_source * len(ALL_GENERATORS) // cfg.clusters)
+    plans = []
+    for i in range(n):
+        rng = np.random.default_rng(stable_seed("cluster-plan", cfg.seed, i))
+        u_split, u_camera = rng.random(2)
+        split = "test" if u_split >= 0.8 else "val" if u_split >= 0.6 else "train"
+        pool = list(ALL_GENERATORS) if split == "test" else seen
+        chosen = tuple(pool[j] for j in sorted(rng.choice(len(pool), size=min(cfg.clusters, len(pool)), replace=False)))
+        cams = SEEN_CAMERAS + HELD_OUT_CAMERAS if split == "test" else SEEN_CAMERAS
+        plans.append(ScenePlan(i, chosen[0], split, cams[int(u_camera * len(cams))], False, chosen))
     return plans
 
 
@@ -180,6 +208,8 @@ def render_plan(plan: ScenePlan, cfg: BenchConfig, out: Path) -> list[ManifestRo
     real = capture(scene, CAMERAS[plan.camera], rng)
     gains = FINGERPRINT_GAIN["png" if cfg.encode == "png" else "jpeg"]
     amplitude = preset["amplitude"] * gains[plan.generator.name]
+    if plan.cluster:
+        return _write_cluster(plan, cfg, out, rng, scene, real)
     fake = generate(scene, plan.generator, rng, amplitude, FAKE_NOISE_GAIN)
     images = [("real", real, plan.camera, "", None), ("fake", fake, plan.generator.name, plan.generator.family, None)]
     if plan.with_splice:
@@ -205,6 +235,28 @@ def render_plan(plan: ScenePlan, cfg: BenchConfig, out: Path) -> list[ManifestRo
                 scene_id=plan.scene_id, mask_path=mask_rel,
             )
         )
+    return rows
+
+
+def _write_cluster(
+    plan: ScenePlan, cfg: BenchConfig, out: Path, rng: np.random.Generator, scene: np.ndarray, real: np.ndarray
+) -> list[ManifestRow]:
+    gains = FINGERPRINT_GAIN["png" if cfg.encode == "png" else "jpeg"]
+    amplitude = DIFFICULTY[cfg.difficulty]["amplitude"]
+    images = [("real", real, plan.camera, "", "real")]
+    for gen in plan.cluster:
+        fake = generate(scene, gen, rng, amplitude * gains[gen.name], FAKE_NOISE_GAIN)
+        images.append(("fake", fake, gen.name, gen.family, f"fake-{gen.name}"))
+    rows = []
+    for kind, img, source, family, suffix in images:
+        img = postprocess(img, rng, DIFFICULTY[cfg.difficulty]["postprocess"])
+        data, ext = encode(img, cfg, rng, kind)
+        rel = Path("images") / plan.split / f"{plan.scene_id}-{suffix}{ext}"
+        (out / rel).write_bytes(data)
+        rows.append(ManifestRow(
+            path=rel.as_posix(), label=kind, source=source, family=family, split=plan.split,
+            camera=plan.camera if kind == "real" else "", scene_id=plan.scene_id, cluster_id=plan.scene_id,
+        ))
     return rows
 
 
@@ -285,5 +337,8 @@ def build_benchmark(
         "seen_cameras": list(SEEN_CAMERAS),
         "held_out_cameras": list(HELD_OUT_CAMERAS),
     }
-    (out / "bench.json").write_text(json.dumps({"config": asdict(cfg), "counts": counts}, indent=2))
+    config = asdict(cfg)
+    if not cfg.clusters:
+        del config["clusters"]  # default builds stay byte-identical to those before the option
+    (out / "bench.json").write_text(json.dumps({"config": config, "counts": counts}, indent=2))
     return BuildSummary(str(out), str(manifest), len(rows), seconds, len(rows) / max(seconds, 1e-9), counts)

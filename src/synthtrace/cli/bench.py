@@ -26,6 +26,7 @@ def build(
     difficulty: str = typer.Option(
         "standard", help=f"Preset: {', '.join(DIFFICULTY)}. File sizes are calibrated for standard only: easy lets file size hint at the label."
     ),
+    clusters: int = typer.Option(0, "--clusters", help="Semantic clusters (spec §5): each scene's real plus fakes from this many generators share a cluster_id (e.g. 5; 0 = one fake per scene)."),
     workers: int = typer.Option(0, help="Worker processes (0 = one per core). Output does not depend on it."),
     check: bool = typer.Option(False, "--check", help="Also train the reference cnn-small and report the difficulty band (about a minute)."),
     as_json: bool = typer.Option(False, "--json", help="Print the build summary as JSON."),
@@ -36,8 +37,9 @@ def build(
     Seen generators (train/val/test): tconv, nearest, bilinear, pixelshuffle seeds 0-1.
     Held out (test only): seed 2 of each, and the whole ldm family; camera cam3.
     """
-    cfg = BenchConfig(size=size, per_source=per_source, seed=seed, encode=encode, difficulty=difficulty)
-    with progress_bar(per_source * 15, "rendering scenes", enabled=not as_json) as advance:
+    cfg = BenchConfig(size=size, per_source=per_source, seed=seed, encode=encode, difficulty=difficulty, clusters=clusters)
+    n_scenes = -(-per_source * 15 // clusters) if clusters else per_source * 15
+    with progress_bar(n_scenes, "rendering scenes", enabled=not as_json) as advance:
         done = [0]
 
         def on_progress(n: int, total: int) -> None:
