@@ -112,6 +112,12 @@ def test_server_side_paths(tmp_path):
         assert sorted(s["name"] for s in r.json()["scans"]) == sorted([str(allowed / "b.jpg"), str(allowed / "sub" / "a.jpg")])
         r = c.post("/v1/scans", data={"paths": ["sub/a.jpg"]})  # relative to the first allowed folder
         assert r.status_code == 201 and r.json()["scans"][0]["ok"]
+        # A bad file found on the server is a stored failed scan with the reason, as in `synthtrace scan`.
+        (allowed / "bad.jpg").write_text("not an image")
+        r = c.post("/v1/scans", data={"paths": ["bad.jpg"]})
+        bad = r.json()["scans"][0]
+        assert r.status_code == 201 and not bad["ok"] and "UnreadableImageError" in bad["error"] and bad["verdict"] is None
+        assert c.get(f"/v1/scans/{bad['id']}/report").status_code == 200
 
 
 def test_detectors_listed_and_used(tmp_path, tiny_bundle):

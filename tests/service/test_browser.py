@@ -4,6 +4,7 @@ checks the evidence panel and the history, and saves a screenshot."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -75,6 +76,12 @@ def test_upload_verdict_evidence_screenshot(server, tmp_path):
             dialogs = []
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             page.goto(server + "/")
+            page.wait_for_selector("body[data-ready='1']")
+            # Keyboard: Tab reaches the drop zone, Enter opens the file chooser.
+            page.locator("#drop-zone").focus()
+            with page.expect_file_chooser() as chooser:
+                page.keyboard.press("Enter")
+            assert chooser.value.is_multiple()
             # Keyboard users: the file input is labelled and reachable.
             page.get_by_label("Choose images").set_input_files(str(img))
             page.get_by_role("button", name="Scan", exact=True).click()
@@ -108,6 +115,11 @@ def test_upload_verdict_evidence_screenshot(server, tmp_path):
             page.get_by_role("button", name="Search").click()
             page.locator("#history", has_text="1 scan").wait_for()
             assert not dialogs  # the <script> in the prompt never ran
+            # Export: the JSON download is the stored scan.
+            with page.expect_download() as dl:
+                page.get_by_role("link", name="Export JSON").click()
+            exported = json.loads(Path(dl.value.path()).read_text())
+            assert exported["name"] == "dropped.png" and exported["result"]["verdict"]["label"] == "declared_ai_generated"
             page.locator("#history .history-item").first.click()
             verdict.wait_for()
             page.wait_for_function("document.querySelector('img.spectrum') && document.querySelector('img.spectrum').naturalWidth > 0")

@@ -40,6 +40,24 @@
   }
 
   function wirePanel() {
+    // Export links work by navigation with the UI cookie; with a token (remote use) fetch and save instead.
+    document.querySelectorAll("#result a[data-export]").forEach((a) => {
+      a.addEventListener("click", async (ev) => {
+        if (!sessionStorage.getItem("synthtrace-token")) return;
+        ev.preventDefault();
+        try {
+          const blob = await (await api(a.getAttribute("href"))).blob();
+          const url = URL.createObjectURL(blob);
+          const tmp = document.createElement("a");
+          tmp.href = url;
+          tmp.download = a.dataset.export;
+          document.body.appendChild(tmp);
+          tmp.click();
+          tmp.remove();
+          setTimeout(() => URL.revokeObjectURL(url), 10000);
+        } catch (e) { say("Export failed: " + e.message, true); }
+      });
+    });
     const form = $("note-form");
     if (form) {
       form.addEventListener("submit", async (ev) => {
@@ -140,5 +158,6 @@
       loadHistory();
     });
     loadHistory();
+    document.body.dataset.ready = "1";  // for tests: every handler is attached
   });
 })();
