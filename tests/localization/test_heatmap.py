@@ -164,3 +164,34 @@ def test_summary_stores_small_maps_that_decode():
     import json
 
     assert len(json.dumps(s)) < 12_000  # compact enough for the scan JSON
+
+
+def test_cli_localize_normalize_and_average_options(tmp_path, monkeypatch):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from synthtrace.cli.app import app
+    from synthtrace.detector import DetectorBundle
+
+    monkeypatch.setattr(DetectorBundle, "from_pretrained", classmethod(lambda cls, d: _RedDetector()))
+    img = np.full((64, 64, 3), 100, np.uint8)
+    img[16:48, 16:48, 0] = 250
+    Image.fromarray(img).save(tmp_path / "a.png")
+    base = ["localize", str(tmp_path / "a.png"), "--detector", str(tmp_path), "--window", "16", "--stride", "8"]
+
+    def run(name: str, *extra: str) -> np.ndarray:
+        r = CliRunner().invoke(app, base + ["--out", str(tmp_path / name), *extra])
+        assert r.exit_code == 0, r.output
+        return np.load(tmp_path / name / "a.heatmap.npz")["sliding_window"]
+
+    raw = run("raw", "--normalize", "none")
+    ranked = run("ranked", "--normalize", "rank")
+    from scipy.stats import spearmanr
+
+    from synthtrace.localization.heatmap import normalize_map
+
+    assert np.array_equal(ranked, normalize_map(raw, "rank")) and not np.array_equal(ranked, raw)
+    assert spearmanr(raw.ravel(), ranked.ravel()).statistic == 1.0  # the order within the image is kept
+    assert not np.allclose(run("prob", "--average", "probability"), raw)  # logit averaging is the default
+    r = CliRunner().invoke(app, base + ["--normalize", "zscore"])
+    assert r.exit_code != 0 and "normalize" in str(r.exception)
