@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from synthtrace.errors import ConfigError
-from synthtrace.service.settings import ServiceSettings, load_or_create_token
+from synthtrace.service.settings import load_or_create_token
 
 from .conftest import LOCAL, SCRIPT, TOKEN, auth, jpeg_bytes, make_app, png_with_prompt
 
