@@ -173,3 +173,13 @@ def test_only_one_process_resumes_jobs(tmp_path):
     again = _resume_lock(tmp_path)
     assert again is not None
     again.close()
+
+
+def test_models_folder_errors_name_the_folder(tmp_path):
+    from synthtrace.errors import ConfigError
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no detector bundle found"):
+        make_app(tmp_path, models_dir=tmp_path / "empty")
+    with pytest.raises(ConfigError, match="must be a folder"):
+        make_app(tmp_path, models_dir=tmp_path / "missing")

@@ -10,7 +10,7 @@ from synthtrace.cli.console import err
 
 
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind. Non-loopback addresses need a token (always on)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind. From any address but loopback every request needs the API token."),
     port: int = typer.Option(8750, "--port", help="TCP port."),
     models: Path = typer.Option(None, "--models", help="Folder of detector bundles (each sub-folder with config.json), loaded at start-up."),
     allow_dir: list[Path] = typer.Option([], "--allow-dir", help="Folder whose files clients may scan by server-side path (repeatable)."),
