@@ -183,3 +183,16 @@ def test_models_folder_errors_name_the_folder(tmp_path):
         make_app(tmp_path, models_dir=tmp_path / "empty")
     with pytest.raises(ConfigError, match="must be a folder"):
         make_app(tmp_path, models_dir=tmp_path / "missing")
+
+
+def test_deleting_a_server_path_scan_never_deletes_the_users_file(tmp_path):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    original = allowed / "evidence.jpg"
+    original.write_bytes(jpeg_bytes(seed=5))
+    app = make_app(tmp_path, allow_dirs=(allowed,), keep_files=True)
+    with TestClient(app, base_url="http://127.0.0.1", client=LOCAL, headers=auth()) as c:
+        sid = c.post("/v1/scans", data={"paths": ["evidence.jpg"]}).json()["scans"][0]["id"]
+        assert c.get(f"/v1/scans/{sid}").json()["artifacts"] == []
+        assert c.delete(f"/v1/scans/{sid}").status_code == 204
+    assert original.read_bytes() == jpeg_bytes(seed=5)

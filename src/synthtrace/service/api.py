@@ -183,7 +183,7 @@ async def create_scans(
             path, spooled = _write_upload(ctx, data)
             if spooled:
                 written.append(path)
-            items.append(NewItem(name=name, source_path=path, spooled=spooled))
+            items.append(NewItem(name=name, source_path=path, spooled=spooled, kept=not spooled))
         if paths:
             for name, p in resolve_allowed_paths(paths, s.allow_dirs, max_files=s.max_files):
                 items.append(NewItem(name=name, source_path=str(p)))

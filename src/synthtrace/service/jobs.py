@@ -105,10 +105,10 @@ class JobRunner:
             if det_name and detector is None:
                 self.store.set_job_status(job_id, "failed", error=f"detector {det_name!r} is not loaded by this server")
                 return
-            for position, name, source, spooled in self.store.pending_items(job_id):
+            for position, name, source, spooled, kept in self.store.pending_items(job_id):
                 result = self._scan_one(source, name, detector, options)
                 artifacts = _figures(source, result, options) if opts.get("figures") else None
-                stored = source if opts.get("keep_files") else None
+                stored = source if kept else None  # only the service's own copies, never a server-side path
                 scan_id = self.store.record_scan(job_id, position, name, result, stored_path=stored, artifacts=artifacts,
                                                  detector=det_name)
                 if spooled and not opts.get("keep_files"):

@@ -77,6 +77,7 @@ class JobItem(Base):
     name: Mapped[str] = mapped_column(Text)  # upload file name or server-side path, as given
     source_path: Mapped[str] = mapped_column(Text)  # where the bytes are read from
     spooled: Mapped[bool] = mapped_column(default=False)  # source_path is a spool copy to delete when done
+    kept: Mapped[bool] = mapped_column(default=False)  # source_path is a kept upload (--keep-files), the service's own copy
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done
     job: Mapped[Job] = relationship(back_populates="items")
 
@@ -164,6 +165,7 @@ class NewItem:
     name: str
     source_path: str
     spooled: bool = False
+    kept: bool = False  # never true for a server-side path: deleting a scan must not delete the user's file
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,7 @@ class Store:
     def create_job(self, items: Sequence[NewItem], options: dict[str, Any]) -> str:
         with self._session.begin() as s:
             job = Job(options=options, status="queued")
-            job.items = [JobItem(position=i, name=it.name, source_path=it.source_path, spooled=it.spooled)
+            job.items = [JobItem(position=i, name=it.name, source_path=it.source_path, spooled=it.spooled, kept=it.kept)
                          for i, it in enumerate(items)]
             s.add(job)
             s.flush()
@@ -244,10 +246,10 @@ class Store:
                 "options": job.options, "scan_ids": [r.id for r in scans],
             }
 
-    def pending_items(self, job_id: str) -> list[tuple[int, str, str, bool]]:
-        """(position, name, source_path, spooled) of the items without a stored scan."""
+    def pending_items(self, job_id: str) -> list[tuple[int, str, str, bool, bool]]:
+        """(position, name, source_path, spooled, kept) of the items without a stored scan."""
         with self._session() as s:
-            rows = s.execute(select(JobItem.position, JobItem.name, JobItem.source_path, JobItem.spooled)
+            rows = s.execute(select(JobItem.position, JobItem.name, JobItem.source_path, JobItem.spooled, JobItem.kept)
                              .where(JobItem.job_id == job_id, JobItem.status != "done")
                              .order_by(JobItem.position)).all()
             return [tuple(r) for r in rows]
