@@ -49,6 +49,7 @@ def train_detector(
     progress: bool = True,
     log: Callable[[str], None] | None = None,
     augment=None,
+    target_unlabeled: str | Path | None = None,
 ) -> DetectorBundle:
     """Train, calibrate on the validation split, save the bundle to ``out`` and return it.
 
@@ -59,6 +60,9 @@ def train_detector(
     ``augment`` ("spec", "bart" or a ``perturbations.AugmentConfig``) perturbs cnn-small's
     training images (evaluation/perturbations.py); the config and the count of each
     perturbation applied are recorded in the bundle's training section.
+    ``target_unlabeled``: a manifest of unlabelled target-domain images (labels are
+    ignored); the hf: linear probe is then trained with the multi-source domain
+    adaptation loss (``heads/domain_adaptation.py``, spec §6).
     """
     log = log or (lambda msg: None)
     m = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
@@ -75,6 +79,8 @@ def train_detector(
     augment = AugmentConfig.parse(augment)
     if augment is not None and head != "cnn-small":
         raise ConfigError(f"augment={augment.mode!r}: train-time augmentation is implemented for cnn-small only (head {head!r})")
+    if target_unlabeled is not None and head != "linear_probe":
+        raise ConfigError(f"target_unlabeled adapts the hf: linear probe's features; head {head!r} does not support it")
     train, val = training_splits(m)
     y_train, y_val = train.labels(), val.labels()
     log(f"train: {len(train)} images ({int(y_train.sum())} fake), val: {len(val)} images ({int(y_val.sum())} fake)")
@@ -127,10 +133,23 @@ def train_detector(
 
         x_train, x_val = feats(train), feats(val)
         model = LinearProbe(random_state=seed).fit(x_train, y_train)
+        da_info = None
+        if target_unlabeled is not None:
+            from synthtrace.heads.domain_adaptation import DAConfig, MultiSourceAdapter, domain_labels
+
+            target = read_manifest(target_unlabeled).where(mask_path="")
+            adapter = MultiSourceAdapter(DAConfig(seed=seed)).fit(x_train, y_train, domain_labels(train.rows), feats(target))
+            model = adapter.to_linear_probe()
+            da_info = {"target_manifest_sha256": target.digest(), "n_target": len(target), "domains": adapter.domains_,
+                       "config": adapter.config.to_dict(), "history": adapter.history_}
+            log(f"domain adaptation: {len(adapter.domains_)} source domain(s), {len(target)} target images, "
+                f"moment discrepancy {adapter.history_[0]['mm_all']:.4f} -> {adapter.history_[-1]['mm_all']:.4f}")
         val_scores = model.decision_function(x_val)
         backbone_cfg = {"id": bb.id, "weights_hash": bb.weights_hash(), "layer": layer, "pooling": pooling}
         preprocess = bb.preprocess.to_dict()
         head_cfg = {"type": "linear_probe", "params": model.get_params()}
+        if da_info is not None:
+            head_cfg["domain_adaptation"] = da_info
 
     cal = fit_calibration(y_val, val_scores, method=calibration)
     from synthtrace.evaluation.metrics import roc_auc

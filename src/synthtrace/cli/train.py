@@ -21,6 +21,7 @@ def train(
     calibration: str = typer.Option("platt", help="platt or temperature (fitted on the val split)."),
     cache_dir: Path = typer.Option(None, "--cache", help="Feature cache folder for hf: backbones."),
     augment: str = typer.Option("none", "--augment", help="Train-time augmentation for cnn-small: none, spec (0-2 of 16 transforms per image, 5 strength bins) or bart (p=0.5, one of gamma/noise/blur/upscale/up-down scale/rotation)."),
+    target_unlabeled: Path = typer.Option(None, "--target-unlabeled", help="Manifest of unlabelled target-domain images (labels ignored): multi-source domain adaptation (moment matching + entropy) of the hf: linear probe."),
 ) -> None:
     """Train a detector on the manifest's train split; calibrate and pick thresholds on val."""
     from synthtrace.train import train_detector
@@ -28,4 +29,5 @@ def train(
     train_detector(
         manifest, out, backbone=backbone, head=head, layer=layer, pooling=pooling, epochs=epochs, seed=seed,
         calibration=calibration, cache_dir=cache_dir, log=lambda msg: err.print(msg), augment=augment,
+        target_unlabeled=target_unlabeled,
     )
