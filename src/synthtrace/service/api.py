@@ -10,9 +10,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Security, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 
 import synthtrace
@@ -116,7 +117,10 @@ class NoteIn(BaseModel):
     note: str = Field(max_length=20000)
 
 
-router = APIRouter(prefix="/v1", responses=ERRORS)
+# Documents the token in the OpenAPI document; the auth middleware (app.py) enforces it,
+# and also accepts the web UI's session cookie.
+bearer = HTTPBearer(auto_error=False, description="the API token from the file 'token' in the server's data directory")
+router = APIRouter(prefix="/v1", responses=ERRORS, dependencies=[Security(bearer)])
 health_router = APIRouter()
 
 
