@@ -40,7 +40,8 @@ def main() -> None:
     n = rob["n_images"]
     print(f"data: {rob['dataset']}; detector {rob['detector']}; {n} {rob['split']} images x {len(DEFAULT_GRID)} perturbations + clean")
     print(f"wall {wall:.1f} s ({wall / 60:.2f} min; target <= 10 min); CPU time of this process {cpu:.1f} s; phases (s): {rob['seconds']}")
-    print(f"scored {n * (len(DEFAULT_GRID) + 1)} images; {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}; "
+    distinct = sum(1 for r in rob["results"].values() if not r.get("pixels_identical_to"))
+    print(f"evaluated {n * (len(DEFAULT_GRID) + 1)} images, {n * distinct} forward passes (pixel-identical sets are scored once); {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}; "
           f"load average before {load0[0]:.1f}, after {load1[0]:.1f} (shared machine)")
     for name, r in rob["results"].items():
         print(f"  {name:<18} ROC AUC {r['overall']['roc_auc']:.3f}")
