@@ -9,11 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from synthtrace.detector import DetectorBundle
 from synthtrace.errors import SynthtraceError
 from synthtrace.io.images import DEFAULT_MAX_PIXELS, iter_image_files, load_image_bytes, read_file_bytes
 from synthtrace.records import Evidence, ScanResult
+
+if TYPE_CHECKING:
+    from synthtrace.heads.attribution import AttributionHead
 
 # Reliability given to a detector when the JPEG history could not be read.
 DEFAULT_DETECTOR_RELIABILITY = 0.5
@@ -30,6 +34,7 @@ class ScanOptions:
     watermarks: bool = True
     trust_anchors: str | None = None  # PEM file of trusted C2PA roots
     localize: bool = False  # heatmap summary (max, mean, top window) in extras["localization"]
+    attribution_top_k: int = 3  # sources listed in extras["attribution"] when the bundle has an attribution head
 
 
 def scan_paths(
@@ -39,22 +44,35 @@ def scan_paths(
     *,
     recursive: bool = True,
     on_result: Callable[[ScanResult], None] | None = None,
+    attribution: AttributionHead | None = None,
+    bundle_dir: str | Path | None = None,
 ) -> list[ScanResult]:
     """One ScanResult per file (directories expanded), in path order.
+
+    A detector given as a folder that holds an attribution head (``synthtrace attribute
+    --fit``) adds ``extras["attribution"]``; with a loaded bundle pass ``attribution=``
+    (and ``bundle_dir=`` for a head on backbone features).
 
     ``on_result`` is called as each file finishes (for progress and streaming output).
     """
     det = detector if isinstance(detector, DetectorBundle) or detector is None else DetectorBundle.from_pretrained(detector)
+    if attribution is None and det is not None and not isinstance(detector, DetectorBundle):
+        from synthtrace.heads.attribution import has_attribution_head, load_attribution_head
+
+        if has_attribution_head(detector):
+            attribution = load_attribution_head(detector)
+            bundle_dir = detector
     results = []
     for path in iter_image_files(paths, recursive=recursive):
-        result = scan_file(path, det, options)
+        result = scan_file(path, det, options, attribution=attribution, bundle_dir=bundle_dir)
         results.append(result)
         if on_result:
             on_result(result)
     return results
 
 
-def scan_file(path: str | Path, detector: DetectorBundle | None = None, options: ScanOptions = ScanOptions()) -> ScanResult:
+def scan_file(path: str | Path, detector: DetectorBundle | None = None, options: ScanOptions = ScanOptions(), *,
+              attribution: AttributionHead | None = None, bundle_dir: str | Path | None = None) -> ScanResult:
     """Evidence and verdict for one file; never raises for a bad file."""
     from synthtrace.verdict import decide, detection_evidence
 
@@ -87,6 +105,14 @@ def scan_file(path: str | Path, detector: DetectorBundle | None = None, options:
         from synthtrace.localization.heatmap import localization_summary
 
         result.extras["localization"] = localization_summary(loaded.rgb, detector)
+    if attribution is not None:
+        from synthtrace.heads.attribution import attribution_records, head_features
+
+        try:
+            X = head_features(attribution, [loaded.rgb], bundle_dir=bundle_dir)
+            result.extras["attribution"] = attribution_records(attribution, X, top_k=options.attribution_top_k)[0]
+        except SynthtraceError as exc:  # too small for a fingerprint, wrong features: say so, keep the verdict
+            result.extras["attribution"] = {"error": f"{type(exc).__name__}: {exc}"}
     return result
 
 

@@ -22,7 +22,7 @@ def test_attribute_and_discover(tiny_bench, tiny_bundle, tmp_path):
     m = read_manifest(tiny_bench / "manifest.csv")
     rows = [r for r in m if r.label == "fake" and r.split == "train" and not r.mask_path]
     X = extract_features([m.path_of(r) for r in rows], CNNSmallBackbone(weights=bundle), pooling="mean", progress=False)
-    head = AttributionHead(n_hashes=128).fit(X, [r.source for r in rows]).calibrate(X, [r.source for r in rows])
+    head = AttributionHead(n_hashes=128, features="backbone").fit(X, [r.source for r in rows]).calibrate(X, [r.source for r in rows])
     save_attribution_head(bundle, head)
     assert np.allclose(load_attribution_head(bundle).predict_proba(X), head.predict_proba(X))
 
@@ -40,3 +40,41 @@ def test_attribute_and_discover(tiny_bench, tiny_bundle, tmp_path):
     for name in ("clusters.json", "clusters.csv", "iterations.json", "index.html", "state/meta.json"):
         assert (tmp_path / "run" / name).is_file(), name
     assert len(json.loads((tmp_path / "run" / "iterations.json").read_text())) == 1
+
+
+def test_fit_head_for_a_bundle_then_scan_shows_attribution(tiny_bench, tiny_bundle, tmp_path):
+    from synthtrace.heads.attribution import load_attribution_head
+    from synthtrace.io.manifest import read_manifest
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    res = runner.invoke(app, ["attribute", "--fit", str(tiny_bench / "manifest.csv"), "-d", str(bundle), "--json"])
+    assert res.exit_code == 0, res.output
+    summary, _ = json.JSONDecoder().raw_decode(res.stdout.strip())
+    head = load_attribution_head(bundle)
+    assert head.features == "fingerprint" and head.threshold_ is not None
+    assert summary["labels"] == head.label_map() and len(head.label_map()) == 8  # the seen sources
+    assert summary["calibrated_on"] == "val"
+
+    m = read_manifest(tiny_bench / "manifest.csv")
+    row = next(r for r in m if r.label == "fake" and r.split == "test" and not r.mask_path)
+    path = m.path_of(row)
+    res = runner.invoke(app, ["attribute", str(path), "-d", str(bundle), "--json", "-k", "2"])
+    assert res.exit_code == 0, res.output
+    rec, _ = json.JSONDecoder().raw_decode(res.stdout.strip())
+    assert len(rec["top_k"]) == 2 and rec["answer"] in head.label_map() + ["unknown"]
+
+    res = runner.invoke(app, ["scan", str(path), "-d", str(bundle), "--json", "--report", str(tmp_path / "r.html")])
+    assert res.exit_code == 0, res.output
+    att = json.loads(res.stdout)[0]["attribution"]
+    assert len(att["top_k"]) == 3  # scan lists 3 by default
+    assert att["answer"] == rec["answer"] and att["unknown"] == rec["unknown"]
+    assert abs(att["unknown_score"] - rec["unknown_score"]) < 1e-6
+    assert [t["source"] for t in att["top_k"][:2]] == [t["source"] for t in rec["top_k"]]
+    html = (tmp_path / "r.html").read_text()
+    assert "attribution" in html and att["top_k"][0]["source"] in html
+
+    from synthtrace.scan import scan_paths
+
+    plain = scan_paths([path], tiny_bundle)  # a bundle without a head: no attribution
+    assert "attribution" not in plain[0].extras

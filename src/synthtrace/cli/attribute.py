@@ -1,4 +1,8 @@
-"""`synthtrace attribute`: top-k sources with probabilities, or "unknown generator"."""
+"""`synthtrace attribute`: top-k sources with probabilities, or "unknown generator".
+
+`synthtrace attribute --fit MANIFEST -d BUNDLE` creates the attribution head that
+`attribute` and `scan` use (attribution.json + attribution.safetensors in the bundle).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from synthtrace.cli.console import out
+from synthtrace.cli.console import err, out
 
 
 def _images(paths: list[Path]) -> list[Path]:
@@ -18,28 +22,44 @@ def _images(paths: list[Path]) -> list[Path]:
 
 
 def attribute(
-    paths: list[Path] = typer.Argument(..., help="Image files and/or folders."),
-    detector: Path = typer.Option(..., "--detector", "-d", help="cnn-small bundle folder holding an attribution head."),
+    paths: list[Path] = typer.Argument(None, help="Image files and/or folders (not needed with --fit)."),
+    detector: Path = typer.Option(..., "--detector", "-d", help="Detector bundle folder holding (or, with --fit, to receive) "
+                                  "an attribution head."),
     top_k: int = typer.Option(3, "--top-k", "-k", help="How many sources to list per image."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
+    fit: Path = typer.Option(None, "--fit", help="manifest.csv of labelled fakes: fit the head on its train split, "
+                             "calibrate the unknown threshold on its val split, save it into the bundle."),
+    features: str = typer.Option("fingerprint", help="With --fit: fingerprint (handcrafted, any bundle) or backbone "
+                                 "(the bundle's cnn-small features)."),
+    level: str = typer.Option("source", help="With --fit: attribute to each source or to its family."),
+    unknown_score: str = typer.Option("wta", help="With --fit: wta (per-cluster WTA-hash test), msp or energy."),
+    known_tpr: float = typer.Option(0.95, help="With --fit: share of known validation images the threshold keeps."),
+    seed: int = typer.Option(0, help="With --fit: seed of the WTA hash."),
 ) -> None:
     """Which known generator made each image, or "unknown generator"."""
     import json
 
-    from synthtrace.backbones.cnn import CNNSmallBackbone
-    from synthtrace.features.extract import extract_features
-    from synthtrace.heads.attribution import UNKNOWN, load_attribution_head
+    from synthtrace.heads.attribution import attribution_records, fit_bundle_head, head_features, load_attribution_head
 
+    if fit is not None:
+        head, summary = fit_bundle_head(detector, fit, level=level, features=features, unknown_score=unknown_score,
+                                        known_tpr=known_tpr, random_state=seed)
+        if as_json:
+            out.print_json(json.dumps(summary))
+        else:
+            err.print(f"attribution head ({len(summary['labels'])} {level}s, {features} features) saved in {detector}; "
+                      f"unknown threshold calibrated on {summary['calibrated_on']}")
+        if not paths:
+            return
+    if not paths:
+        raise typer.BadParameter("give image files or folders (or --fit MANIFEST to create the head).")
     head = load_attribution_head(detector)
     files = _images(paths)
-    X = extract_features(files, CNNSmallBackbone(weights=detector), pooling="mean", progress=False)
-    unknown = head.is_unknown(X)
-    tops = head.top_k(X, k=top_k)
-    for f, unk, top in zip(files, unknown.tolist(), tops):
-        answer = "unknown generator" if unk else top[0][0]
+    X = head_features(head, files, bundle_dir=detector)
+    for f, rec in zip(files, attribution_records(head, X, top_k=top_k)):
         if as_json:
-            out.print_json(json.dumps({"path": str(f), "answer": UNKNOWN if unk else top[0][0],
-                                       "top_k": [{"source": s, "probability": p} for s, p in top]}))
+            out.print_json(json.dumps({"path": str(f), **rec}))
         else:
-            listing = ", ".join(f"{s} {p:.2f}" for s, p in top)
+            answer = "unknown generator" if rec["unknown"] else rec["answer"]
+            listing = ", ".join(f"{t['source']} {t['probability']:.2f}" for t in rec["top_k"])
             out.print(f"{f}\t{answer}\t[{listing}]", markup=False, highlight=False)

@@ -23,7 +23,8 @@ def discover(
     images: Path = typer.Option(..., "--images", help="Folder of images or a manifest.csv (the discovery set)."),
     known: Path = typer.Option(..., "--known", help="manifest.csv of labelled images of known sources (column `source`)."),
     out: Path = typer.Option(..., "--out", help="Run folder: clusters.json/.csv, iterations.json, index.html, state/."),
-    features: Path = typer.Option(..., "--features", help="cnn-small bundle folder whose backbone gives the features."),
+    features: str = typer.Option("fingerprint", "--features", help="fingerprint (handcrafted grid-aligned residual "
+                                 "statistics, no model needed) or a cnn-small bundle folder whose backbone gives the features."),
     iterations: int = typer.Option(4, help="Iterations of the loop (an interrupted run resumes from --out)."),
     n_clusters: int = typer.Option(500, help="k of the k-means step (paper: 500)."),
     min_cluster_size: int = typer.Option(100, help="Discovered clusters smaller than this go back (paper: 100)."),
@@ -39,10 +40,16 @@ def discover(
 
     km = read_manifest(known)
     rows = [r for r in km if r.source]
-    bb = CNNSmallBackbone(weights=features)
-    Xk = extract_features([km.path_of(r) for r in rows], bb, pooling="mean", progress=False)
     files = _list(images)
-    Xd = extract_features(files, bb, pooling="mean", progress=False)
+    if features == "fingerprint":
+        from synthtrace.features.fingerprint import fingerprint_files
+
+        Xk = fingerprint_files([km.path_of(r) for r in rows], progress=True)
+        Xd = fingerprint_files(files, progress=True)
+    else:
+        bb = CNNSmallBackbone(weights=features)
+        Xk = extract_features([km.path_of(r) for r in rows], bb, pooling="mean", progress=False)
+        Xd = extract_features(files, bb, pooling="mean", progress=False)
     err.print(f"{len(rows)} known images, {len(files)} to discover")
     d = OpenWorldDiscovery(
         n_iterations=iterations, n_clusters=n_clusters, min_cluster_size=min_cluster_size, merge=merge,

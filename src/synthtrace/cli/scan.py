@@ -81,6 +81,9 @@ def scan(
             f = _flat(r)
             label = LABELS.get(r.verdict.label, r.verdict.label) if r.verdict else "—"
             why = r.verdict.summary if r.verdict else ""
+            if (att := r.extras.get("attribution")) and "answer" in att:
+                top = ", ".join(f"{t['source']} {t['probability']:.2f}" for t in att["top_k"])
+                why += f" Generator: {'unknown generator' if att['unknown'] else att['answer']} [{top}]."
             table.add_row(r.path, label, f["probability"] or "—", escape(why))
         out.print(table)
         if detector is None:

@@ -10,13 +10,14 @@ unclustered). One iteration:
 2. OOD: WTA-hash per-cluster percentile test (``discovery.wta``) with the known
    classes and the current clusters as references; unclustered samples that pass get
    argmax g(f(x)) and join the clustered set.
-3. k-means (k-means++) on f-features of the still-unclustered samples.
+3. k-means (k-means++; mini-batch above 20 000 samples) on f-features of the still-unclustered samples.
 4. Merge: WTA-hash the centroids, directed 1-NN graph by Hamming distance, each
    strongly (or, with ``merge="weak"``, weakly) connected component becomes one
    cluster: first among the new clusters, then across all clusters (a component
    holding one known class takes that label; known classes never merge together).
 5. Refine: one-vs-rest RBF SVM per cluster (members positive, other clustered
-   samples negative, negatives subsampled to ``svm_max_samples``); members predicted
+   samples negative, negatives subsampled to ``svm_max_samples``; ``svm="auto"`` switches
+   to one shared Nystroem map + linear SVMs above 20 000 clustered samples); members predicted
    negative return to the unclustered pool; a discovered cluster with < ``min_keep``
    of its members predicted positive, or < ``min_cluster_size`` members, returns
    whole.
@@ -85,7 +86,7 @@ class OpenWorldDiscovery:
         merge: str = "strong",
         min_cluster_size: int = 100,
         min_keep: float = 0.5,
-        svm: str = "rbf",
+        svm: str = "auto",
         svm_max_samples: int = 2000,
         stop_share: float = 0.02,
         random_state: int = 0,
@@ -110,8 +111,8 @@ class OpenWorldDiscovery:
     def _check_params(self) -> None:
         if self.merge not in ("strong", "weak"):
             raise ConfigError(f"merge={self.merge!r}; expected 'strong' or 'weak'.")
-        if self.svm not in ("rbf", "nystroem"):
-            raise ConfigError(f"svm={self.svm!r}; expected 'rbf' or 'nystroem'.")
+        if self.svm not in ("auto", "rbf", "nystroem"):
+            raise ConfigError(f"svm={self.svm!r}; expected 'auto', 'rbf' or 'nystroem'.")
         if self.n_iterations < 1 or self.n_clusters < 2:
             raise ConfigError(f"n_iterations >= 1 and n_clusters >= 2 required; got {self.n_iterations}, {self.n_clusters}.")
 
@@ -313,10 +314,14 @@ class OpenWorldDiscovery:
         pool = np.flatnonzero(self.labels_ < 0)
         n_kmeans = 0
         if pool.size >= 2:
-            from sklearn.cluster import KMeans
+            from sklearn.cluster import KMeans, MiniBatchKMeans
 
             k = int(min(self.n_clusters, pool.size))
-            km = KMeans(n_clusters=k, init="k-means++", n_init=1, random_state=int(self._rng(it, 1).integers(2**31)))
+            seed = int(self._rng(it, 1).integers(2**31))
+            if pool.size > 20000:  # full Lloyd passes over 10^5 points x 500 centres dominate the iteration
+                km = MiniBatchKMeans(n_clusters=k, init="k-means++", n_init=1, batch_size=4096, random_state=seed)
+            else:
+                km = KMeans(n_clusters=k, init="k-means++", n_init=1, random_state=seed)
             assign = km.fit_predict(Ed[pool])
             base = len(self.label_names_)
             self.labels_[pool] = base + assign
@@ -421,6 +426,16 @@ class OpenWorldDiscovery:
         is_disc = np.r_[np.zeros(len(Ek), bool), np.ones(cl.size, bool)]
         disc_index = np.r_[np.full(len(Ek), -1), cl]
         dropped_clusters = 0
+        kind = self.svm if self.svm != "auto" else ("rbf" if pos_X.shape[0] <= 20000 else "nystroem")
+        if kind == "nystroem":
+            # one shared kernel map for every cluster: refitting it per cluster was most of the refine time
+            from sklearn.kernel_approximation import Nystroem
+            from sklearn.svm import LinearSVC
+
+            fit_rows = rng.choice(pos_X.shape[0], min(pos_X.shape[0], 5000), replace=False)
+            gamma = 1.0 / (pos_X.shape[1] * pos_X[fit_rows].var())  # sklearn's gamma="scale"
+            pos_X = Nystroem(gamma=gamma, n_components=min(300, fit_rows.size),
+                             random_state=int(rng.integers(2**31))).fit(pos_X[fit_rows]).transform(pos_X)
         for j in range(len(self.label_names_)):
             mem = np.flatnonzero(pos_y == j)
             mem_disc = mem[is_disc[mem]]
@@ -439,15 +454,10 @@ class OpenWorldDiscovery:
             tr_neg = neg if neg.size <= m else rng.choice(neg, m, replace=False)
             Xs = np.concatenate([pos_X[tr_pos], pos_X[tr_neg]])
             ys = np.r_[np.ones(tr_pos.size), np.zeros(tr_neg.size)]
-            if self.svm == "rbf":
+            if kind == "rbf":
                 clf = SVC(kernel="rbf", gamma="scale", class_weight="balanced").fit(Xs, ys)
             else:
-                from sklearn.kernel_approximation import Nystroem
-                from sklearn.pipeline import make_pipeline
-                from sklearn.svm import LinearSVC
-
-                clf = make_pipeline(Nystroem(n_components=min(300, len(ys)), random_state=int(rng.integers(2**31))),
-                                    LinearSVC(class_weight="balanced")).fit(Xs, ys)
+                clf = LinearSVC(class_weight="balanced").fit(Xs, ys)
             keep = clf.predict(pos_X[mem_disc]) > 0.5
             if new and keep.mean() < self.min_keep:
                 self.labels_[disc_index[mem_disc]] = -1

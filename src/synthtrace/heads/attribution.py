@@ -26,11 +26,13 @@ from sklearn.linear_model import LogisticRegression
 from synthtrace.discovery.wta import ClusterOODTest, WTAHasher
 from synthtrace.errors import ConfigError, InputError, NotFittedError
 
-__all__ = ["AttributionHead", "UNKNOWN"]
+__all__ = ["AttributionHead", "UNKNOWN", "attribution_records", "fit_bundle_head", "has_attribution_head",
+           "head_features", "load_attribution_head", "save_attribution_head"]
 
 UNKNOWN = "unknown"
 _SCORES = ("wta", "msp", "energy")
 _LEVELS = ("source", "family")
+_FEATURES = ("fingerprint", "backbone")
 
 
 def _logsumexp(z: np.ndarray) -> np.ndarray:
@@ -48,6 +50,9 @@ class AttributionHead:
     C : inverse L2 strength of the logistic regression.
     n_hashes, window, percentile : the WTA test (paper: 2048, 2, 0.9).
     known_tpr : share of known validation samples kept by the calibrated threshold.
+    features : what the head was fitted on, so that a bundle's head is fed the same:
+        ``"fingerprint"`` (``synthtrace.features.fingerprint``, the default) or
+        ``"backbone"`` (the bundle's cnn-small backbone, mean-pooled).
     random_state : seed of the hash permutations.
 
     Attributes after fit: ``classes_`` (label strings), ``coef_``, ``intercept_``,
@@ -65,6 +70,7 @@ class AttributionHead:
         percentile: float = 0.9,
         known_tpr: float = 0.95,
         max_iter: int = 2000,
+        features: str = "fingerprint",
         random_state: int | None = 0,
     ) -> None:
         self.level = level
@@ -75,11 +81,12 @@ class AttributionHead:
         self.percentile = percentile
         self.known_tpr = known_tpr
         self.max_iter = max_iter
+        self.features = features
         self.random_state = random_state
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {k: getattr(self, k) for k in (
-            "level", "unknown_score", "C", "n_hashes", "window", "percentile", "known_tpr", "max_iter", "random_state")}
+            "level", "unknown_score", "C", "n_hashes", "window", "percentile", "known_tpr", "max_iter", "features", "random_state")}
 
     def set_params(self, **params: Any) -> AttributionHead:
         valid = self.get_params()
@@ -96,6 +103,8 @@ class AttributionHead:
             raise ConfigError(f"AttributionHead unknown_score={self.unknown_score!r}; expected one of {list(_SCORES)}.")
         if self.level not in _LEVELS:
             raise ConfigError(f"AttributionHead level={self.level!r}; expected one of {list(_LEVELS)}.")
+        if self.features not in _FEATURES:
+            raise ConfigError(f"AttributionHead features={self.features!r}; expected one of {list(_FEATURES)}.")
         if not 0 < float(self.known_tpr) <= 1:
             raise ConfigError(f"AttributionHead known_tpr must be in (0, 1]; got {self.known_tpr!r}.")
 
@@ -289,4 +298,99 @@ def load_attribution_head(directory: Any) -> AttributionHead:
     meta = json.loads(meta_p.read_text())
     if meta.get("format") != 1:
         raise ConfigError(f"{meta_p}: format {meta.get('format')!r} is not supported (expected 1); upgrade synthtrace.")
-    return AttributionHead.from_state(meta["params"], load_file(str(d / "attribution.safetensors")), meta["labels"])
+    params = dict(meta["params"])
+    params.setdefault("features", "backbone")  # heads saved before the fingerprint option used the backbone
+    return AttributionHead.from_state(params, load_file(str(d / "attribution.safetensors")), meta["labels"])
+
+
+def has_attribution_head(directory: Any) -> bool:
+    from pathlib import Path
+
+    return directory is not None and (Path(directory) / "attribution.json").is_file()
+
+
+def head_features(head: AttributionHead, images: Any, *, bundle_dir: Any = None) -> np.ndarray:
+    """The feature vectors ``head`` expects, for decoded RGB arrays (any sizes) or image paths.
+
+    ``bundle_dir`` is needed for ``features="backbone"`` (the bundle's cnn-small)."""
+    from pathlib import Path
+
+    from synthtrace.features.fingerprint import fingerprint_files
+
+    items = list(images)
+    if not items:
+        return np.zeros((0, getattr(head, "n_features_in_", 0)))
+    as_paths = isinstance(items[0], (str, Path))
+    if head.features == "fingerprint":
+        if as_paths:
+            return fingerprint_files(items)
+        from synthtrace.features.fingerprint import grid_centre_crop, fingerprint_features
+
+        return np.concatenate([fingerprint_features([grid_centre_crop(np.asarray(im), 256)]) for im in items])
+    if bundle_dir is None:
+        raise ConfigError("this attribution head uses backbone features; pass the detector bundle folder it was fitted with.")
+    from synthtrace.backbones.cnn import CNNSmallBackbone
+
+    bb = CNNSmallBackbone(weights=bundle_dir)
+    if as_paths:
+        from synthtrace.features.extract import extract_features
+
+        return extract_features(items, bb, pooling="mean", progress=False)
+    import torch
+
+    with torch.inference_mode():
+        return np.concatenate([bb.embed(torch.as_tensor(bb.preprocess(np.asarray(im)))[None]).numpy() for im in items])
+
+
+def attribution_records(head: AttributionHead, X: Any, *, top_k: int = 3) -> list[dict[str, Any]]:
+    """Per row: ``answer`` (a known label or ``"unknown"``), ``unknown`` flag, the OOD score and
+    threshold, and the ``top_k`` known labels with their closed-set probabilities."""
+    unknown = head.is_unknown(X)
+    scores = head.unknown_scores(X)
+    out = []
+    for unk, sc, top in zip(unknown.tolist(), scores.tolist(), head.top_k(X, k=top_k)):
+        out.append({
+            "answer": UNKNOWN if unk else top[0][0], "unknown": bool(unk), "level": head.level,
+            "unknown_score": float(sc), "unknown_method": head.unknown_score, "threshold": head.threshold_,
+            "top_k": [{"source": lab, "probability": round(p, 6)} for lab, p in top],
+        })
+    return out
+
+
+def fit_bundle_head(
+    bundle_dir: Any, manifest: Any, *, level: str = "source", features: str = "fingerprint",
+    unknown_score: str = "wta", known_tpr: float = 0.95, random_state: int = 0, progress: bool = False,
+) -> tuple[AttributionHead, dict[str, Any]]:
+    """Fit an attribution head on a manifest's fakes and store it in ``bundle_dir``.
+
+    Rows with label ``fake`` and a ``source`` (``family`` for ``level="family"``) are
+    used; splices (``mask_path`` set) are left out, their pixels are mostly real. Fits
+    on the ``train`` split (every row when no split is given) and calibrates the unknown
+    threshold on the ``val`` split (on the training rows when there is no val split,
+    which is optimistic: the summary says so)."""
+    from pathlib import Path
+
+    from synthtrace.io.manifest import read_manifest
+
+    m = read_manifest(manifest)
+    rows = [r for r in m if r.label == "fake" and not r.mask_path and (r.family if level == "family" else r.source)]
+    rows = [r for r in rows if not (r.source or "").startswith("splice:")]
+    if not rows:
+        raise InputError(f"{manifest}: no fake rows with a {level!r} column; attribution needs labelled fakes.")
+    train = [r for r in rows if r.split in ("train", "")] or rows
+    val = [r for r in rows if r.split == "val"]
+    label = (lambda r: r.family) if level == "family" else (lambda r: r.source)
+    head = AttributionHead(level, unknown_score=unknown_score, known_tpr=known_tpr, features=features,
+                           random_state=random_state)
+    Xtr = head_features(head, [m.path_of(r) for r in train], bundle_dir=bundle_dir)
+    head.fit(Xtr, [label(r) for r in train])
+    cal = val if val else train
+    known = [r for r in cal if label(r) in set(head.classes_)]
+    Xva = head_features(head, [m.path_of(r) for r in known], bundle_dir=bundle_dir) if known else Xtr
+    yva = [label(r) for r in known] if known else [label(r) for r in train]
+    head.calibrate(Xva, yva)
+    acc = float(np.mean(head.predict(Xva, closed_set=True) == np.asarray(yva)))
+    summary = {"n_train": len(train), "n_calibration": len(yva), "calibrated_on": "val" if val else "train (no val split)",
+               "labels": head.label_map(), "calibration_top1": acc, "threshold": head.threshold_}
+    save_attribution_head(bundle_dir, head, extra={"fit": {**summary, "manifest": str(Path(manifest))}})
+    return head, summary
