@@ -13,6 +13,7 @@ import typer
 from synthtrace import __version__
 from synthtrace.cli import attribute, backbones, bench, demo, discover, evaluate, localize, probe_layers, scan, train, zoo
 from synthtrace.cli import features as features_cli
+from synthtrace.cli import onboard
 from synthtrace.cli import serve
 from synthtrace.errors import SynthtraceError
 
@@ -40,6 +41,7 @@ app.command("eval-masks")(localize.eval_masks)
 app.command("attribute")(attribute.attribute)
 app.command("discover")(discover.discover)
 app.command("probe-layers")(probe_layers.probe_layers)
+app.command("onboard")(onboard.onboard)
 app.command("serve")(serve.serve)
 
 
