@@ -65,3 +65,29 @@ def test_bad_params():
     Xk, yk, Xd, _ = _data()
     with pytest.raises(ConfigError):
         OpenWorldDiscovery(merge="mutual").fit(Xk, yk, Xd)
+
+
+def test_crash_mid_iteration_resumes_from_last_finished(tmp_path, monkeypatch):
+    Xk, yk, Xd, _ = _data(1)
+    full = OpenWorldDiscovery(n_iterations=2, **FAST).fit(Xk, yk, Xd)
+    real = OpenWorldDiscovery._iterate
+
+    def crash_on_second(self, it):
+        if it == 2:
+            raise KeyboardInterrupt("simulated interrupt")
+        return real(self, it)
+
+    monkeypatch.setattr(OpenWorldDiscovery, "_iterate", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        OpenWorldDiscovery(n_iterations=2, run_dir=tmp_path / "run", **FAST).fit(Xk, yk, Xd)
+    monkeypatch.setattr(OpenWorldDiscovery, "_iterate", real)
+    resumed = OpenWorldDiscovery(n_iterations=2, run_dir=tmp_path / "run", **FAST).fit(Xk, yk, Xd)
+    assert [h["iteration"] for h in resumed.history_] == [1, 2]
+    assert np.array_equal(resumed.labels_, full.labels_)
+
+
+def test_nystroem_refine_is_deterministic():
+    Xk, yk, Xd, yd = _data(3)
+    runs = [OpenWorldDiscovery(n_iterations=1, svm="nystroem", random_state=5, **FAST).fit(Xk, yk, Xd) for _ in range(2)]
+    assert np.array_equal(runs[0].labels_, runs[1].labels_)
+    assert clustering_metrics(yd, runs[0].labels_, runs[0].features_)["purity"] > 0.6
