@@ -148,7 +148,7 @@ class MultiSourceAdapter:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                sums += [float(sup), float(mm), float(ent)]
+                sums += [float(sup.detach()), float(mm.detach()), float(ent.detach())]
             rec = dict(zip(("sup", "mm", "ent"), (sums / steps).tolist()))
             rec |= {"epoch": epoch, "mm_all": mm_all()}
             self.history_.append(rec)
