@@ -160,7 +160,7 @@ def _cli_checks(tiny_bench, vit_dir, tmp_path, CliRunner, app):
     res = CliRunner().invoke(app, ["features", "extract", "-b", f"hf:{vit_dir}", "-m", manifest, "--split", "test",
                                    "--precision", "bf16", "--threads", "1", "-o", str(npz), "--json"])
     assert res.exit_code == 0, res.output
-    summary = json.loads(res.output)
+    summary = json.loads(res.stdout)
     assert summary["precision"] == "bf16" and summary["num_threads"] == 1
     data = np.load(npz, allow_pickle=False)
     assert data["features"].shape == (summary["images"], summary["dim"]) == (len(data["paths"]), 32)
@@ -171,5 +171,5 @@ def _cli_checks(tiny_bench, vit_dir, tmp_path, CliRunner, app):
     res = CliRunner().invoke(app, ["features", "agreement", "-b", f"hf:{vit_dir}", "-m", manifest,
                                    "--cache", str(tmp_path / "c"), "--json"])
     assert res.exit_code == 0, res.output
-    rep = json.loads(res.output)
+    rep = json.loads(res.stdout)
     assert rep["precision"] == "bf16" and set(rep["agreement"]) == {"fpr_0.01", "fpr_0.05", "0.5"}
