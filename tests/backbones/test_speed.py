@@ -72,6 +72,7 @@ def test_int8_close_and_original_weights_untouched(tiny_dirs):
 
 def test_bf16_falls_back_to_fp32_without_native_support(tiny_dirs, monkeypatch, caplog):
     monkeypatch.setattr(speed, "cpu_bf16_native", lambda: False)
+    monkeypatch.setattr(speed, "_fallback_noted", False)
     with caplog.at_level(logging.WARNING, logger="synthtrace.backbones.speed"):
         assert resolve_precision("bf16") == "fp32"
     assert "no native bfloat16" in caplog.text

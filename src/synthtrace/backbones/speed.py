@@ -72,11 +72,18 @@ def cpu_bf16_native() -> bool:
         return False
 
 
+_fallback_noted = False
+
+
 def resolve_precision(precision: str) -> str:
     """The precision that will actually run: ``bf16`` becomes ``fp32`` (with a logged note)
     on a CPU without native bfloat16."""
+    global _fallback_noted
     check_precision(precision)
     if precision == "bf16" and not cpu_bf16_native():
+        if _fallback_noted:  # once per process, not once per batch
+            return "fp32"
+        _fallback_noted = True
         logger.warning(
             "precision bf16 requested but this CPU has no native bfloat16 (avx512_bf16/amx_bf16); "
             "using fp32 instead (emulated bfloat16 would be slower)."
