@@ -30,16 +30,21 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="Folder for the two bundles and results.json.")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--augment", default="spec", help="spec or bart")
+    ap.add_argument("--augment", default="spec", help="spec, bart, or spec:NAME,NAME (the spec sampler over named transforms)")
     ap.add_argument("--n-boot", type=int, default=500)
+    ap.add_argument("--plain", type=Path, default=None,
+                    help="Reuse this no-augmentation bundle (trained by an earlier run with the same seed and epochs).")
     args = ap.parse_args()
 
     manifest = args.bench / "manifest.csv"
     rows = {}
     for name, augment in (("no augmentation", None), (f"augment={args.augment}", args.augment)):
         t0 = time.perf_counter()
-        out = args.out / ("plain" if augment is None else f"aug_{args.augment}")
-        train_detector(manifest, out, epochs=args.epochs, seed=args.seed, augment=augment, progress=False)
+        out = args.out / ("plain" if augment is None else "aug_" + args.augment.replace(":", "_").replace(",", "+"))
+        if augment is None and args.plain:
+            out = args.plain
+        else:
+            train_detector(manifest, out, epochs=args.epochs, seed=args.seed, augment=augment, progress=False)
         train_s = time.perf_counter() - t0
         r = evaluate_robustness(out, manifest, grid=grid_from_names(GRID), n_boot=args.n_boot, seed=args.seed, progress=False)
         rows[name] = {"train_seconds": round(train_s, 1), "dataset": r["dataset"],

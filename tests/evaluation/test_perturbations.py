@@ -152,6 +152,10 @@ def test_augment_config_round_trip():
     cfg = AugmentConfig(mode="spec", max_ops=1, transforms=("jpeg", "scale"))
     assert AugmentConfig.from_dict(cfg.to_dict()) == cfg
     assert AugmentConfig.parse("none") is None and AugmentConfig.parse("bart").mode == "bart"
+    assert AugmentConfig.parse("spec:jpeg, scale") == AugmentConfig(mode="spec", transforms=("jpeg", "scale"))
+    assert AugmentConfig.parse("spec:jpeg").max_ops == 1
+    with pytest.raises(ConfigError, match="expected names from"):
+        AugmentConfig.parse("spec:jpg")
 
 
 def test_cnn_small_trains_with_augmentation():

@@ -20,7 +20,7 @@ def train(
     seed: int = typer.Option(0, help="Random seed."),
     calibration: str = typer.Option("platt", help="platt or temperature (fitted on the val split)."),
     cache_dir: Path = typer.Option(None, "--cache", help="Feature cache folder for hf: backbones."),
-    augment: str = typer.Option("none", "--augment", help="Train-time augmentation for cnn-small: none, spec (0-2 of 16 transforms per image, 5 strength bins) or bart (p=0.5, one of gamma/noise/blur/upscale/up-down scale/rotation)."),
+    augment: str = typer.Option("none", "--augment", help="Train-time augmentation for cnn-small: none, spec (0-2 of 16 transforms per image, 5 strength bins) bart (p=0.5, one of gamma/noise/blur/upscale/up-down scale/rotation), or spec:NAME,NAME (the spec sampler over the named transforms, e.g. spec:jpeg,scale)."),
     target_unlabeled: Path = typer.Option(None, "--target-unlabeled", help="Manifest of unlabelled target-domain images (labels ignored): multi-source domain adaptation (moment matching + entropy) of the hf: linear probe."),
 ) -> None:
     """Train a detector on the manifest's train split; calibrate and pick thresholds on val."""

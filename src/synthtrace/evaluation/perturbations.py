@@ -609,12 +609,16 @@ class AugmentConfig:
 
     @classmethod
     def parse(cls, value: str | AugmentConfig | None) -> AugmentConfig | None:
-        """``None``/"none" → no augmentation; "spec" or "bart" → that sampler's defaults."""
+        """``None``/"none" → no augmentation; "spec" or "bart" → that sampler's defaults;
+        "spec:jpeg,scale" → that sampler over the named transforms only."""
         if value is None or isinstance(value, AugmentConfig):
             return value
         if value in ("", "none", "off"):
             return None
-        return cls(mode=value)
+        mode, _, names = value.partition(":")
+        transforms = tuple(n.strip() for n in names.split(",") if n.strip())
+        max_ops = min(2, len(transforms)) if transforms and mode == "spec" else 2
+        return cls(mode=mode, transforms=transforms, max_ops=max_ops)
 
 
 def sample_perturbations(rng: np.random.Generator, config: AugmentConfig = AugmentConfig()) -> tuple[Perturbation, ...]:
