@@ -21,6 +21,15 @@ from synthtrace.heads.disentangle import (
 from synthtrace.io.manifest import read_manifest
 
 
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These fits are many tiny ops; on a busy shared CPU, intra-op threads only add waits."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 def test_cluster_accuracy_by_hand():
     # Cluster a: all right; cluster b: one of three wrong.
     y = [0, 1, 1, 0, 1, 1]
