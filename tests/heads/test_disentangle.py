@@ -155,3 +155,15 @@ def test_evaluate_disentanglement_on_cluster_bench(cluster_bench, tmp_path):
         assert 0 <= out[space]["full_cluster_accuracy"] <= out[space]["accuracy"] <= 1
         assert 0 <= out[space]["max_distance_accuracy"] <= 1
         assert out[space]["chance"] == pytest.approx(1 / 6)
+
+
+def test_bench_build_cli_clusters_option(tmp_path):
+    from typer.testing import CliRunner
+
+    from synthtrace.cli.app import app
+
+    res = CliRunner().invoke(app, ["bench", "build", "--out", str(tmp_path), "--size", "32", "--per-source", "1",
+                                   "--clusters", "5", "--workers", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    m = read_manifest(tmp_path / "manifest.csv")
+    assert len(m) == 3 * 6 and len(set(m.column("cluster_id"))) == 3
