@@ -91,3 +91,11 @@ def test_nystroem_refine_is_deterministic():
     runs = [OpenWorldDiscovery(n_iterations=1, svm="nystroem", random_state=5, **FAST).fit(Xk, yk, Xd) for _ in range(2)]
     assert np.array_equal(runs[0].labels_, runs[1].labels_)
     assert clustering_metrics(yd, runs[0].labels_, runs[0].features_)["purity"] > 0.6
+
+
+def test_max_steps_caps_training_and_stays_deterministic():
+    Xk, yk, Xd, _ = _data(4)
+    a, b = (OpenWorldDiscovery(n_iterations=1, max_steps=3, **FAST).fit(Xk, yk, Xd) for _ in range(2))
+    assert np.array_equal(a.labels_, b.labels_)
+    full = OpenWorldDiscovery(n_iterations=1, **FAST).fit(Xk, yk, Xd)
+    assert not np.allclose(a.features_, full.features_)  # fewer steps, other weights

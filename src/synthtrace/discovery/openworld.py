@@ -23,6 +23,9 @@ unclustered). One iteration:
    of its members predicted positive, or < ``min_cluster_size`` members, returns
    whole.
 
+``max_steps`` caps the gradient steps per training round (each "epoch" then draws
+max_steps·batch_size/epochs balanced samples); ``None`` trains full epochs as the paper.
+
 Deterministic with ``random_state`` (every random step is seeded by (seed,
 iteration)); with ``run_dir`` the state is saved after every iteration and ``fit``
 resumes from the last finished one. Online mode: :meth:`extend` appends new samples
@@ -101,6 +104,7 @@ class OpenWorldDiscovery:
         epochs_later: int = 100,
         lr: float = 1e-3,
         batch_size: int = 256,
+        max_steps: int | None = None,
         n_hashes: int = 2048,
         window: int = 2,
         percentile: float = 0.9,
@@ -169,9 +173,12 @@ class OpenWorldDiscovery:
         w = 1.0 / counts[y]
         w /= w.sum()
         epochs = self.epochs_first if iteration == 1 else self.epochs_later
+        per_epoch = len(y)
+        if self.max_steps is not None:  # large sets: a fixed step budget instead of full epochs
+            per_epoch = min(per_epoch, max(1, int(self.max_steps) * self.batch_size // max(epochs, 1)))
         f.train(), g.train()
         for _ in range(epochs):
-            order = rng.choice(len(y), size=len(y), p=w)
+            order = rng.choice(len(y), size=per_epoch, p=w)
             for s in range(0, len(order), self.batch_size):
                 idx = torch.from_numpy(order[s : s + self.batch_size])
                 loss = F.cross_entropy(g(F.relu(f(Xt[idx]))), yt[idx])
