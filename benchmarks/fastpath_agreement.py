@@ -95,7 +95,8 @@ def main() -> None:
               f"{r.min_agreement:>9.2%}  {r.features['max_rel_l2']:>11.4f}{r.features['min_cosine']:>9.5f}"
               f"{r.test_auc_fast:>7.3f}{r.seconds_fast_test:>8.1f}  "
               f"({f'{r.seconds_fp32_test:.1f}' if fast == reports[0][0] else 'from cache'})"
-              + (f"  compile {r.extra['compile_seconds']}" if r.compile else ""))
+              + "".join(f"  compile {v:.0f} s" for k, v in r.extra["compile_seconds"].items()
+                        if r.compile and k.startswith(r.precision + "/")))
         print(f"{'':<14}disagreements: " + ", ".join(f"{k} {v}/{r.n_test}" for k, v in r.disagreements.items()))
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
