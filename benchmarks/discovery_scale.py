@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--hashes", type=int, default=2048)
     ap.add_argument("--pairwise-rows", type=int, default=20)
     ap.add_argument("--full-iteration", action="store_true")
+    ap.add_argument("--svm-max-samples", type=int, default=2000, help="refine: positives and negatives per cluster")
     ap.add_argument("--max-steps", type=int, default=None,
                     help="cap on the f+g gradient steps of the training round (default: full epochs, as the paper)")
     args = ap.parse_args()
@@ -68,10 +69,11 @@ def main() -> None:
         from synthtrace.discovery.openworld import OpenWorldDiscovery
 
         known = rng.random(args.n) < 0.2
-        disc = OpenWorldDiscovery(n_iterations=1, random_state=0, max_steps=args.max_steps)
+        disc = OpenWorldDiscovery(n_iterations=1, random_state=0, max_steps=args.max_steps,
+                                  svm_max_samples=args.svm_max_samples)
         t0 = time.perf_counter()
         disc.fit(X[known & clustered], src[known & clustered], X[~known])
-        print(f"one full iteration (k=500, H=2048, max_steps={args.max_steps}) on {int((~known).sum())} discovery + "
+        print(f"one full iteration (k=500, H=2048, max_steps={args.max_steps}, svm_max_samples={args.svm_max_samples}) on {int((~known).sum())} discovery + "
               f"{int((known & clustered).sum())} labelled samples: {time.perf_counter() - t0:.1f} s (target <= 180 s); "
               f"seconds per step {disc.history_[-1]['seconds']}; stats {disc.history_[-1]}")
 
