@@ -5,14 +5,18 @@ import numpy as np
 import pytest
 
 from synthtrace.detector import DetectorBundle
-from synthtrace.errors import BundleError
+from synthtrace.errors import BundleError, ConfigError
 from synthtrace.io.images import load_image
 from synthtrace.io.manifest import read_manifest
 
 
-def _some_images(bench, n=6):
+def _some_paths(bench, n=6):
     m = read_manifest(bench / "manifest.csv").where(split="test")
-    return [load_image(m.path_of(r)).rgb for r in list(m)[:n]]
+    return [m.path_of(r) for r in list(m)[:n]]
+
+
+def _some_images(bench, n=6):
+    return [load_image(p).rgb for p in _some_paths(bench, n)]
 
 
 def test_cnn_bundle_round_trip(tiny_bench, tiny_bundle, tmp_path):
@@ -45,6 +49,22 @@ def test_linear_probe_bundle_with_tiny_hf_backbone(tiny_bench, tmp_path):
     loaded = DetectorBundle.from_pretrained(tmp_path / "probe")
     images = _some_images(tiny_bench)
     np.testing.assert_allclose(bundle.score_images(images), loaded.score_images(images), rtol=1e-5, atol=1e-6)
+    # The CPU fast path (runtime only, never saved) scores close to float32, and eval/scan take it.
+    fast = DetectorBundle.from_pretrained(tmp_path / "probe", precision="int8")
+    assert fast.precision == "int8" and "precision" not in fast.config()
+    np.testing.assert_allclose(fast.score_images(images), loaded.score_images(images), atol=0.1)
+    from typer.testing import CliRunner
+
+    from synthtrace.cli.app import app
+
+    r = CliRunner().invoke(app, ["eval", "-d", str(tmp_path / "probe"), "-m", str(tiny_bench / "manifest.csv"),
+                                 "--precision", "bf16", "--n-boot", "10", "--json"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["scan", *map(str, _some_paths(tiny_bench)), "-d", str(tmp_path / "probe"),
+                                 "--precision", "bf16", "--json", "--no-signals", "--no-provenance"])
+    assert r.exit_code == 0, r.output
+    with pytest.raises(ConfigError, match="fp16"):
+        DetectorBundle.from_pretrained(tmp_path / "probe", precision="fp16")
     # Weights changed on disk after training: refuse rather than silently score.
     save_tiny_model("vit", model_dir, seed=1)
     stale = DetectorBundle.from_pretrained(tmp_path / "probe")
@@ -53,6 +73,8 @@ def test_linear_probe_bundle_with_tiny_hf_backbone(tiny_bench, tmp_path):
 
 
 def test_bad_bundles_are_named_errors(tiny_bundle, tmp_path):
+    with pytest.raises(ConfigError, match="linear_probe"):  # cnn-small has no fast path
+        DetectorBundle.from_pretrained(tiny_bundle, precision="bf16")
     with pytest.raises(BundleError, match="no config.json"):
         DetectorBundle.from_pretrained(tmp_path)
     broken = tmp_path / "b"

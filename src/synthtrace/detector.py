@@ -62,6 +62,9 @@ class DetectorBundle:
     labels: tuple[str, str] = ("real", "fake")
     model: Any = None  # CNNSmall (cnn-small) or LinearProbe (linear_probe)
     _backbone: Any = None  # lazily created Backbone for linear_probe bundles
+    # Runtime only, never saved: how a linear_probe bundle's hf: backbone runs (backbones/speed.py).
+    precision: str = "fp32"
+    compile: bool = False
 
     # ------------------------------------------------------------------ I/O
     def config(self) -> dict[str, Any]:
@@ -97,8 +100,11 @@ class DetectorBundle:
         return out
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> DetectorBundle:
-        """Load a bundle directory; errors name the directory and what to do."""
+    def from_pretrained(cls, directory: str | Path, *, precision: str = "fp32", compile: bool = False) -> DetectorBundle:
+        """Load a bundle directory; errors name the directory and what to do.
+
+        ``precision`` ("fp32", "bf16", "int8") and ``compile`` choose the CPU fast path of a
+        linear_probe bundle's hf: backbone (docs/cpu-speed.md); other kinds run in float32."""
         d = Path(directory)
         cfg_path = d / "config.json"
         if not cfg_path.is_file():
@@ -153,6 +159,15 @@ class DetectorBundle:
             from synthtrace.heads.linear_probe import LinearProbe
 
             bundle.model = LinearProbe.from_state(cfg["head"]["params"], load_numpy(str(weights)))
+        if precision != "fp32" or compile:
+            if bundle.kind != "linear_probe":
+                raise ConfigError(f"{d}: precision {precision!r} / compile apply to linear_probe bundles on hf: backbones; "
+                                  f"this bundle is kind {bundle.kind!r}, which runs in float32 (drop --precision/--compile)")
+            from synthtrace.backbones.speed import PRECISIONS
+
+            if precision not in PRECISIONS:
+                raise ConfigError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+            bundle.precision, bundle.compile = precision, compile
         return bundle
 
     # ------------------------------------------------------------- scoring
@@ -201,7 +216,8 @@ class DetectorBundle:
         with torch.inference_mode():
             for chunk in shape_batches((px.shape for px in pixels), batch_size):
                 batch = torch.from_numpy(np.stack([pixels[i] for i in chunk]))
-                out = bb.embed(batch, layer=self.backbone["layer"], pooling=self.backbone["pooling"]).numpy()
+                out = bb.embed(batch, layer=self.backbone["layer"], pooling=self.backbone["pooling"],
+                               precision=self.precision, compile=self.compile).float().numpy()
                 for i, f in zip(chunk, out):
                     feats[i] = f
         return self.model.decision_function(np.stack(feats))

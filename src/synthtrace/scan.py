@@ -46,6 +46,8 @@ def scan_paths(
     on_result: Callable[[ScanResult], None] | None = None,
     attribution: AttributionHead | None = None,
     bundle_dir: str | Path | None = None,
+    precision: str = "fp32",
+    compile: bool = False,
 ) -> list[ScanResult]:
     """One ScanResult per file (directories expanded), in path order.
 
@@ -54,8 +56,11 @@ def scan_paths(
     (and ``bundle_dir=`` for a head on backbone features).
 
     ``on_result`` is called as each file finishes (for progress and streaming output).
+    ``precision``/``compile``: the CPU fast path when ``detector`` is a folder (see
+    ``DetectorBundle.from_pretrained``).
     """
-    det = detector if isinstance(detector, DetectorBundle) or detector is None else DetectorBundle.from_pretrained(detector)
+    det = (detector if isinstance(detector, DetectorBundle) or detector is None
+           else DetectorBundle.from_pretrained(detector, precision=precision, compile=compile))
     if attribution is None and det is not None and not isinstance(detector, DetectorBundle):
         from synthtrace.heads.attribution import has_attribution_head, load_attribution_head
 

@@ -43,6 +43,8 @@ def scan(
     as_json: bool = typer.Option(False, "--json", help="Print every result with its full evidence as JSON."),
     as_csv: bool = typer.Option(False, "--csv", help="Print one CSV row per file."),
     localize: bool = typer.Option(False, "--localize", help="Add a heatmap summary (max, mean, top window) to each result's JSON."),
+    precision: str = typer.Option("fp32", "--precision", help="CPU fast path for linear-probe bundles on hf: backbones: fp32, bf16 (AVX512-BF16/AMX CPUs; falls back to fp32) or int8 (dynamic quantisation). See docs/cpu-speed.md."),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the backbone (paid once per process; pays off on long runs)."),
 ) -> None:
     """Scan images: provenance, pixel signals and (with --detector) a learned detector,
     fused into a verdict that can say "uncertain", with the reasons.
@@ -58,7 +60,7 @@ def scan(
                           localize=localize)
     files = iter_image_files(paths)
     with progress_bar(len(files), "scanning", enabled=len(files) > 1) as advance:  # stderr: stdout stays clean
-        results = scan_paths(files, detector, options, on_result=lambda _: advance(1))
+        results = scan_paths(files, detector, options, on_result=lambda _: advance(1), precision=precision, compile=compile_)
     if report:
         from synthtrace.evaluation.scan_report import write_scan_report
 
