@@ -245,7 +245,10 @@ def run_onboarding(
                     clf.fit(pixels[tr], labels[tr], pixels[va], labels[va], init_head=init)
                     auc = roc_auc(labels[te], clf.decision_function(pixels[te]))
                     results[meth][str(n)].append(auc)
+                    # best_val_loss: what knob choices (lr, rank, epochs) may be compared on, never test AUC
                     run[meth] = {"auc": auc, "best_epoch": clf.best_epoch_, "epochs": len(clf.history_) - 1,
+                                 "best_val_loss": clf.history_[clf.best_epoch_]["val_loss"],
+                                 "start_val_loss": clf.history_[0]["val_loss"],
                                  "seconds": round(time.perf_counter() - t0, 1)}
                     log(f"N={n} seed {seed} {meth}: test AUC {auc:.4f} (probe {run.get('linear_probe', {}).get('auc', float('nan')):.4f}), "
                         f"best epoch {clf.best_epoch_}/{len(clf.history_) - 1}")
