@@ -1,16 +1,26 @@
 """Few-shot onboarding of a held-out generator on the built-in benchmark (issue 5 acceptance).
 
-Protocol: a tiny random hf: ViT (no real weights are available offline), a linear-probe
+Protocol: a tiny hf: ViT (no real weights are available offline), a linear-probe
 detector trained on the seen generators, then `run_onboarding` on the held-out ldm
 family (content-matched pairs via scene_id), N shots x seeds, linear probe vs LoRA vs
-full fine-tuning. Numbers are on the built-in benchmark and a tiny random ViT.
+full fine-tuning. Numbers are on the built-in benchmark and a tiny ViT.
 
 ``--warmup-epochs K`` first fine-tunes the random ViT on the seen generators' train
 split (all weights, K epochs, selected on val) and uses that as the frozen backbone,
 so the frozen features carry some "fake" evidence, as a real foundation backbone's
 would; 0 keeps the random ViT.
 
-    python benchmarks/onboarding_fewshot.py --bench /tmp/i5fsbench --work /tmp/i5work
+``--pretrain-epochs E`` (the meaningful setting, docs/onboarding.md) instead trains the
+ViT on the seen generators with a plain supervised loop (AdamW, high-pass patch init,
+best val-AUC epoch kept), saves it as an hf: directory under ``--work/vit_pretrained``
+(reused when the settings match), prints the frozen probe's seen-val and held-out AUC,
+and onboards with that backbone:
+
+    python benchmarks/onboarding_fewshot.py --bench /tmp/i5fsbench --work /tmp/i5pwork --seeds 5 \
+        --max-epochs 30 --pretrain-epochs 30 --pretrain-lr 3e-3 --patch-size 8 --hidden-size 64 \
+        --layers 2 --pooling mean --threads 2
+
+    python benchmarks/onboarding_fewshot.py --bench /tmp/i5fsbench --work /tmp/i5work    # random ViT
     (build the benchmark first: synthtrace bench build --out /tmp/i5fsbench --per-source 60)
 """
 
