@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from synthtrace.cli.options import COMPILE, PRECISION
 from synthtrace.cli.console import err, out
 
 
@@ -66,8 +67,8 @@ def evaluate(
     report: Path = typer.Option(None, "--report", help="Write a self-contained HTML report (curves, per-source table, calibration, robustness, hashes) here."),
     fewshot: Path = typer.Option(None, "--fewshot", help="Report: add few-shot curves from `synthtrace onboard --out` JSON."),
     attribution: Path = typer.Option(None, "--attribution", help='Report: add a confusion matrix from JSON {"labels": [...], "matrix": [[...]]}.'),
-    precision: str = typer.Option("fp32", "--precision", help="CPU fast path for linear-probe bundles on hf: backbones: fp32, bf16 (AVX512-BF16/AMX CPUs; falls back to fp32) or int8 (dynamic quantisation). See docs/cpu-speed.md."),
-    compile_: bool = typer.Option(False, "--compile", help="torch.compile the backbone (paid once per process; pays off on long runs)."),
+    precision: str = PRECISION,
+    compile_: bool = COMPILE,
 ) -> None:
     """Evaluate a detector: ROC AUC, AP, accuracies, TPR at 1 %/5 % FPR, FPR at 95 % TPR,
     per source and overall, seen vs held-out generators apart, with bootstrap 95 % intervals;

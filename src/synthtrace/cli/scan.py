@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
+from synthtrace.cli.options import COMPILE, PRECISION
 from synthtrace.cli.console import err, out
 from synthtrace.io.images import DEFAULT_MAX_PIXELS, iter_image_files
 from synthtrace.progress import progress_bar
@@ -43,8 +44,8 @@ def scan(
     as_json: bool = typer.Option(False, "--json", help="Print every result with its full evidence as JSON."),
     as_csv: bool = typer.Option(False, "--csv", help="Print one CSV row per file."),
     localize: bool = typer.Option(False, "--localize", help="Add a heatmap summary (max, mean, top window) to each result's JSON."),
-    precision: str = typer.Option("fp32", "--precision", help="CPU fast path for linear-probe bundles on hf: backbones: fp32, bf16 (AVX512-BF16/AMX CPUs; falls back to fp32) or int8 (dynamic quantisation). See docs/cpu-speed.md."),
-    compile_: bool = typer.Option(False, "--compile", help="torch.compile the backbone (paid once per process; pays off on long runs)."),
+    precision: str = PRECISION,
+    compile_: bool = COMPILE,
 ) -> None:
     """Scan images: provenance, pixel signals and (with --detector) a learned detector,
     fused into a verdict that can say "uncertain", with the reasons.

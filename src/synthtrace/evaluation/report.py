@@ -24,7 +24,6 @@ import json
 import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -422,10 +421,6 @@ def write_eval_report(
         "settings": [(str(k), _fmt(v)) for k, v in dict(settings or {}).items()],
         "provenance": [(str(k), _fmt(v)) for k, v in prov.items() if k != "training augmentation"],
     }
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    source = resources.files("synthtrace.evaluation").joinpath("templates", _TEMPLATE).read_text(encoding="utf-8")
-    html = env.from_string(source).render(**context)
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html, encoding="utf-8")
-    return out
+    from synthtrace.evaluation.scan_report import render_template
+
+    return render_template(_TEMPLATE, context, out_path)

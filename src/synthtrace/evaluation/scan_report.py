@@ -79,8 +79,16 @@ def write_scan_report(
         "n_failed": sum(1 for im in images if im.error),
         "n_with_detector": sum(1 for im in images if im.detection is not None),
     }
+    return render_template(_TEMPLATE, context, out_path)
+
+
+def render_template(name: str, context: Mapping[str, Any], out_path: str | Path) -> Path:
+    """Render ``templates/<name>`` with autoescape (every string from files and users is
+    escaped) and strict undefined variables, and write it to ``out_path``."""
+    import jinja2
+
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    source = resources.files("synthtrace.evaluation").joinpath("templates", _TEMPLATE).read_text(encoding="utf-8")
+    source = resources.files("synthtrace.evaluation").joinpath("templates", name).read_text(encoding="utf-8")
     html = env.from_string(source).render(**context)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
