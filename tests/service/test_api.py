@@ -139,6 +139,23 @@ def test_detectors_listed_and_used(tmp_path, tiny_bundle):
         assert r.status_code == 400 and r.json()["error"]["code"] == "unknown_detector"
 
 
+def test_attribution_head_in_a_models_bundle_reaches_the_scan(tmp_path, tiny_bench, tiny_bundle):
+    import shutil
+
+    from synthtrace.heads.attribution import fit_bundle_head
+    from synthtrace.io.manifest import read_manifest
+
+    models = tmp_path / "models"
+    shutil.copytree(tiny_bundle, models / "tiny")
+    head, _ = fit_bundle_head(models / "tiny", tiny_bench / "manifest.csv")
+    m = read_manifest(tiny_bench / "manifest.csv")
+    fake = next(r for r in m if r.label == "fake" and r.split == "test" and not r.mask_path)
+    with TestClient(make_app(tmp_path, models_dir=models), base_url="http://127.0.0.1", client=LOCAL, headers=auth()) as c:
+        scan_id = _upload(c, ("f.jpg", m.path_of(fake).read_bytes())).json()["scans"][0]["id"]
+        att = c.get(f"/v1/scans/{scan_id}").json()["result"]["attribution"]
+    assert att["answer"] in head.label_map() + ["unknown"] and len(att["top_k"]) == 3
+
+
 @pytest.mark.parametrize("keep", [False, True])
 def test_keep_files(tmp_path, keep):
     app = make_app(tmp_path, keep_files=keep)

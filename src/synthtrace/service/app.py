@@ -43,17 +43,29 @@ class ServiceContext:
     resumed_jobs: list[str] = field(default_factory=list)
 
 
-def load_detectors(models_dir: Path | None) -> dict[str, DetectorBundle]:
-    """Every bundle under ``models_dir`` (each sub-folder with a config.json, or the folder itself), by folder name."""
+def bundle_dirs(models_dir: Path | None) -> list[Path]:
+    """Every bundle folder under ``models_dir`` (each sub-folder with a config.json, or the folder itself)."""
     if models_dir is None:
-        return {}
+        return []
     root = Path(models_dir)
     if not root.is_dir():
         raise ConfigError(f"{root}: --models must be a folder of detector bundles (from `synthtrace train` or the demo)")
     dirs = [root] if (root / "config.json").is_file() else sorted(p for p in root.iterdir() if (p / "config.json").is_file())
     if not dirs:
         raise ConfigError(f"{root}: no detector bundle found (no config.json in it or its sub-folders)")
-    return {d.name: DetectorBundle.from_pretrained(d) for d in dirs}
+    return dirs
+
+
+def load_detectors(models_dir: Path | None) -> dict[str, DetectorBundle]:
+    """Every bundle under ``models_dir``, by folder name."""
+    return {d.name: DetectorBundle.from_pretrained(d) for d in bundle_dirs(models_dir)}
+
+
+def load_attribution_heads(models_dir: Path | None) -> dict[str, tuple[Any, Path]]:
+    """(head, bundle folder) of every bundle under ``models_dir`` that holds an attribution head."""
+    from synthtrace.heads.attribution import has_attribution_head, load_attribution_head
+
+    return {d.name: (load_attribution_head(d), d) for d in bundle_dirs(models_dir) if has_attribution_head(d)}
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -76,7 +88,7 @@ def create_app(settings: ServiceSettings | None = None, *, store: Store | None =
     token = settings.token or load_or_create_token(data_dir)
     store = store or Store(settings.database_url())
     detectors = load_detectors(settings.models_dir)
-    runner = JobRunner(store, detectors, workers=settings.workers)
+    runner = JobRunner(store, detectors, attribution=load_attribution_heads(settings.models_dir), workers=settings.workers)
     ctx = ServiceContext(settings=settings, store=store, runner=runner, token=token, detectors=detectors,
                          default_detector=sorted(detectors)[0] if detectors else None, sessions=auth.Sessions(token))
 
