@@ -41,3 +41,13 @@ def test_errors_are_one_clear_line(tmp_path):
                            str(tmp_path / "missing.csv"), "-o", str(tmp_path / "x")], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "missing.csv" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_start_up_does_not_import_torch():
+    """`synthtrace --help` and friends stay instant: torch is imported by the commands that need it."""
+    import subprocess
+    import sys
+
+    code = "import sys, synthtrace.cli.app; print(sorted(m for m in ('torch', 'transformers', 'fastapi') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from synthtrace.bench.build import DIFFICULTY, BenchConfig, build_benchmark
 from synthtrace.cli.console import err
 from synthtrace.progress import progress_bar
 
@@ -24,7 +23,7 @@ def build(
         "jpeg:85-98", help="Final encoder shared by every class: jpeg:LO-HI, png (lossless), or confounded (PNG fakes / JPEG reals: the known trap, on purpose)."
     ),
     difficulty: str = typer.Option(
-        "standard", help=f"Preset: {', '.join(DIFFICULTY)}. File sizes are calibrated for standard only: easy lets file size hint at the label."
+        "standard", help="Preset: easy, standard or hard. File sizes are calibrated for standard only: easy lets file size hint at the label."
     ),
     clusters: int = typer.Option(0, "--clusters", help="Semantic clusters (spec §5): each scene's real plus fakes from this many generators share a cluster_id (e.g. 5; 0 = one fake per scene)."),
     workers: int = typer.Option(0, help="Worker processes (0 = one per core). Output does not depend on it."),
@@ -37,6 +36,8 @@ def build(
     Seen generators (train/val/test): tconv, nearest, bilinear, pixelshuffle seeds 0-1.
     Held out (test only): seed 2 of each, and the whole ldm family; camera cam3.
     """
+    from synthtrace.bench.build import BenchConfig, build_benchmark  # imports torch: not at CLI start-up
+
     cfg = BenchConfig(size=size, per_source=per_source, seed=seed, encode=encode, difficulty=difficulty, clusters=clusters)
     n_scenes = -(-per_source * 15 // clusters) if clusters else per_source * 15
     with progress_bar(n_scenes, "rendering scenes", enabled=not as_json) as advance:
