@@ -41,3 +41,13 @@ class BundleError(SynthtraceError):
 
 class NotFittedError(SynthtraceError, ValueError):
     """A head was used before `fit`."""
+
+
+def reject_unknown_keys(config_cls: type, d: dict, what: str) -> None:
+    """Raise ConfigError naming the keys of ``d`` that are not fields of the dataclass ``config_cls``."""
+    from dataclasses import fields
+
+    valid = {f.name for f in fields(config_cls)}
+    unknown = set(d) - valid
+    if unknown:
+        raise ConfigError(f"unknown {what} keys {sorted(unknown)}; valid keys: {sorted(valid)}")

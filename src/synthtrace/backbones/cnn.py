@@ -9,7 +9,7 @@ it trains on crops and runs on whole images.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -17,7 +17,7 @@ from torch import nn
 
 from synthtrace.backbones.base import Backbone
 from synthtrace.backbones.preprocess import PreprocessConfig
-from synthtrace.errors import BundleError, ConfigError
+from synthtrace.errors import BundleError, ConfigError, reject_unknown_keys
 
 # Pixels in [-1, 1]; no resize or crop here (the network crops large inputs itself).
 CNN_PREPROCESS = PreprocessConfig(
@@ -39,9 +39,7 @@ class CNNSmallConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> CNNSmallConfig:
-        valid = {f.name for f in fields(cls)}
-        if unknown := set(d) - valid:
-            raise ConfigError(f"unknown cnn-small config keys {sorted(unknown)}; valid keys: {sorted(valid)}")
+        reject_unknown_keys(cls, d, "cnn-small config")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 

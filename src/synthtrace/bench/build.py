@@ -14,14 +14,14 @@ import json
 import multiprocessing as mp
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from PIL import Image
 
-from ..errors import ConfigError
+from ..errors import ConfigError, reject_unknown_keys
 from ..io.manifest import ManifestRow, write_manifest
 from .cameras import CAMERAS, HELD_OUT_CAMERAS, SEEN_CAMERAS, blur, box_down2, capture
 from .generators import ALL_GENERATORS, GeneratorSpec, generate
@@ -107,10 +107,7 @@ class BenchConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> BenchConfig:
-        valid = {f.name for f in fields(cls)}
-        unknown = set(d) - valid
-        if unknown:
-            raise ConfigError(f"unknown bench config keys {sorted(unknown)}; valid keys: {sorted(valid)}")
+        reject_unknown_keys(cls, d, "bench config")
         return cls(**d)
 
 

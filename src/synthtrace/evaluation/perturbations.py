@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 from scipy import ndimage
 
-from synthtrace.errors import ConfigError
+from synthtrace.errors import ConfigError, reject_unknown_keys
 
 __all__ = [
     "Perturbation",
@@ -598,10 +598,7 @@ class AugmentConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AugmentConfig:
-        valid = {f.name for f in fields(cls)}
-        unknown = set(d) - valid
-        if unknown:
-            raise ConfigError(f"unknown augment keys {sorted(unknown)}; valid keys: {sorted(valid)}")
+        reject_unknown_keys(cls, d, "augment")
         d = dict(d)
         if "transforms" in d:
             d["transforms"] = tuple(d["transforms"])

@@ -24,7 +24,7 @@ farthest member of its cluster; chance = 1 / cluster size).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from synthtrace.errors import ConfigError, InputError, NotFittedError
+from synthtrace.errors import ConfigError, InputError, NotFittedError, reject_unknown_keys
 
 __all__ = [
     "DisentangleConfig",
@@ -155,10 +155,7 @@ class DisentangleConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DisentangleConfig:
-        valid = {f.name for f in fields(cls)}
-        unknown = set(d) - valid
-        if unknown:
-            raise ConfigError(f"unknown disentangle config keys {sorted(unknown)}; valid keys: {sorted(valid)}")
+        reject_unknown_keys(cls, d, "disentangle config")
         return cls(**d)
 
 

@@ -24,14 +24,14 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from synthtrace.errors import ConfigError, InputError, NotFittedError
+from synthtrace.errors import ConfigError, InputError, NotFittedError, reject_unknown_keys
 
 __all__ = ["FineTuneConfig", "FineTunedClassifier", "linear_module_names"]
 
@@ -76,10 +76,7 @@ class FineTuneConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FineTuneConfig:
-        valid = {f.name for f in fields(cls)}
-        unknown = set(d) - valid
-        if unknown:
-            raise ConfigError(f"unknown fine-tune config keys {sorted(unknown)}; valid keys: {sorted(valid)}")
+        reject_unknown_keys(cls, d, "fine-tune config")
         return cls(**d)
 
 

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from synthtrace.errors import ConfigError, InputError, NotFittedError
+from synthtrace.errors import ConfigError, InputError, NotFittedError, reject_unknown_keys
 
 __all__ = ["MultiLayerClassifier", "MultiLayerConfig", "MultiLayerHead", "score_images"]
 
@@ -53,10 +53,7 @@ class MultiLayerConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MultiLayerConfig:
-        valid = {f.name for f in fields(cls)}
-        unknown = set(d) - valid
-        if unknown:
-            raise ConfigError(f"unknown multilayer head keys {sorted(unknown)}; valid keys: {sorted(valid)}")
+        reject_unknown_keys(cls, d, "multilayer head")
         return cls(**d)
 
 
