@@ -22,13 +22,7 @@ from synthtrace.io.manifest import read_manifest
 
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These fits are many tiny ops; on a busy shared CPU, intra-op threads only add waits."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 def test_cluster_accuracy_by_hand():
     # Cluster a: all right; cluster b: one of three wrong.

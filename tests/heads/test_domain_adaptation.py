@@ -38,13 +38,7 @@ def _shifted(seed=0, n=120, d=6):
 
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These fits are many tiny ops; on a busy shared CPU, intra-op threads only add waits."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 def test_moment_discrepancy_by_hand():
     a = torch.tensor([[0.0, 0.0], [2.0, 0.0]])  # mean (1, 0), 2nd moment (2, 0)
