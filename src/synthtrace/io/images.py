@@ -10,6 +10,7 @@ file, never as a raw Pillow/OSError.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -312,19 +313,24 @@ def estimate_jpeg_quality(quantization: dict[int, list[int]]) -> float | None:
         return None
     chroma = quantization.get(1)
     chroma = chroma if chroma and len(chroma) == 64 else None
-    actual_l = np.minimum(np.asarray(lum, dtype=np.int64), 255)
-    actual_c = np.minimum(np.asarray(chroma, dtype=np.int64), 255) if chroma else None
-    std_l = np.asarray(STD_LUMINANCE, dtype=np.int64)
-    std_c = np.asarray(STD_CHROMINANCE, dtype=np.int64)
-    best_q, best_err = 1, None
-    for q in range(1, 101):
-        scale = 5000 // q if q < 50 else 200 - 2 * q
-        err = np.abs(ijg_scale(std_l, scale) - actual_l).sum()
-        if actual_c is not None:
-            err += np.abs(ijg_scale(std_c, scale) - actual_c).sum()
-        if best_err is None or err < best_err:
-            best_q, best_err = q, err
-    return float(best_q)
+    err = np.abs(ijg_tables(STD_LUMINANCE) - np.minimum(np.asarray(lum, dtype=np.int64), 255)).sum(axis=1)
+    if chroma:
+        err = err + np.abs(ijg_tables(STD_CHROMINANCE) - np.minimum(np.asarray(chroma, dtype=np.int64), 255)).sum(axis=1)
+    return float(np.argmin(err) + 1)  # ties go to the lowest quality, as a forward scan would
+
+
+@functools.lru_cache(maxsize=4)
+def ijg_tables(std: tuple[int, ...]) -> np.ndarray:
+    """The standard table ``std`` scaled for every quality 1..100: shape (100, 64), read-only.
+
+    Computed once per table: quality estimation compares a file's table with all
+    100 and runs on every scanned JPEG (twice per scan).
+    """
+    q = np.arange(1, 101)
+    scale = np.where(q < 50, 5000 // q, 200 - 2 * q)
+    out = ijg_scale(np.asarray(std, dtype=np.int64)[None, :], scale[:, None])
+    out.flags.writeable = False
+    return out
 
 
 def ijg_scale(table: np.ndarray, scale: int) -> np.ndarray:

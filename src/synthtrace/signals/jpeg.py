@@ -28,7 +28,7 @@ went through and turns it into ``pixel_reliability``.
 from __future__ import annotations
 
 import io
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,8 @@ import numpy as np
 from PIL import Image
 from scipy.stats import chi2
 
-from ..io.images import STD_CHROMINANCE, STD_LUMINANCE, ijg_scale
+from ..io.images import STD_CHROMINANCE, STD_LUMINANCE, ijg_scale, ijg_tables
+from ..records import plain
 from .residual import MAX_SIDE, centre_box
 
 # The IJG standard tables live with the decoder (synthtrace.io.images); one copy.
@@ -109,7 +110,7 @@ class JpegHistory:
     resize: ResizeHint | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
 
 def ijg_table(std: np.ndarray, quality: int) -> np.ndarray:
@@ -125,10 +126,9 @@ def estimate_quality(table: list[int] | np.ndarray, *, chroma: bool = False) -> 
     t = np.asarray(table, dtype=np.float64).ravel()
     if t.size != 64:
         raise ValueError(f"expected a 64-entry quantisation table, got {t.size} entries")
-    std = STD_CHROMA if chroma else STD_LUMA
-    errs = [float(np.mean(np.abs(ijg_table(std, q) - t))) for q in range(1, 101)]
+    errs = np.mean(np.abs(ijg_tables(STD_CHROMINANCE if chroma else STD_LUMINANCE) - t), axis=1)
     best = int(np.argmin(errs))
-    return float(best + 1), errs[best] == 0.0
+    return float(best + 1), bool(errs[best] == 0.0)
 
 
 def _dct_matrix() -> np.ndarray:

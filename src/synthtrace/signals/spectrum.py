@@ -55,13 +55,16 @@ often leave none.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import functools
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 from scipy import fft as sfft
 from scipy import ndimage
+
+from ..records import plain
 
 SATURATION = 8.0
 """A peak this many times above the chance level gets strength 1."""
@@ -114,8 +117,8 @@ class PeakScore:
         return sorted(self.peaks, key=lambda p: p.weight * p.strength, reverse=True)[:n]
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["top"] = [asdict(p) for p in self.top()]
+        d = plain(self)
+        d["top"] = [plain(p) for p in self.top()]
         return d
 
 
@@ -202,21 +205,30 @@ def _label(k: int) -> str:
     return str(Fraction(k, 8))
 
 
-def _background(p: np.ndarray, iy: int, ix: int, on_axis: str | None) -> float:
+_AXIS_OFFSETS = np.array([d for d in range(-6, 7) if abs(d) > 1])
+_WINDOW = np.ones((9, 9), dtype=bool)
+_WINDOW[3:6, 3:6] = False  # the 9x9 neighbourhood minus the peak's own 3x3
+_WINDOW_DY, _WINDOW_DX = (np.nonzero(_WINDOW)[0] - 4), (np.nonzero(_WINDOW)[1] - 4)
+
+
+def _backgrounds(p: np.ndarray, iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
+    """Median background of each grid point (windows in the module docstring), wrapping at the edges."""
     t = p.shape[0]
-    if on_axis == "x":  # fy == 0: look along the horizontal axis
-        idx = [(ix + d) % t for d in range(-6, 7) if abs(d) > 1]
-        vals = p[iy, idx]
-    elif on_axis == "y":
-        idx = [(iy + d) % t for d in range(-6, 7) if abs(d) > 1]
-        vals = p[idx, ix]
-    else:
-        rows = [(iy + d) % t for d in range(-4, 5)]
-        cols = [(ix + d) % t for d in range(-4, 5)]
-        win = p[np.ix_(rows, cols)].copy()
-        win[3:6, 3:6] = np.nan
-        vals = win[~np.isnan(win)]
-    return float(np.median(vals))
+    out = np.empty(len(iy))
+    on_x, on_y = iy == 0, (ix == 0) & (iy != 0)  # fy == 0: along the horizontal axis; fx == 0: vertical
+    off = ~(on_x | on_y)
+    out[on_x] = np.median(p[iy[on_x, None], (ix[on_x, None] + _AXIS_OFFSETS) % t], axis=1)
+    out[on_y] = np.median(p[(iy[on_y, None] + _AXIS_OFFSETS) % t, ix[on_y, None]], axis=1)
+    out[off] = np.median(p[(iy[off, None] + _WINDOW_DY) % t, (ix[off, None] + _WINDOW_DX) % t], axis=1)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _rings(t: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ring of each bin, flattened; bins per ring) for a t x t unshifted spectrum."""
+    k = np.fft.fftfreq(t) * t
+    r = np.minimum(np.rint(np.hypot(*np.meshgrid(k, k, indexing="ij"))).astype(int), t // 2 - 1).ravel()
+    return r, np.bincount(r, minlength=t // 2)
 
 
 def radial_whiten(power: np.ndarray) -> np.ndarray:
@@ -228,15 +240,14 @@ def radial_whiten(power: np.ndarray) -> np.ndarray:
     peak. Whitening removes anything isotropic and keeps sharp, isolated peaks.
     """
     t = power.shape[0]
-    k = np.fft.fftfreq(t) * t
-    r = np.rint(np.hypot(*np.meshgrid(k, k, indexing="ij"))).astype(int)
-    r = np.minimum(r, t // 2 - 1)
-    prof = np.ones(t // 2)
-    for i in range(t // 2):
-        vals = power[r == i]
-        if vals.size:
-            prof[i] = max(float(np.median(vals)), 1e-12)
-    return power / prof[r]
+    r, counts = _rings(t)
+    # One sort by (ring, power) gives every ring's median at once.
+    vals = power.ravel()[np.lexsort((power.ravel(), r))]
+    starts = np.cumsum(counts) - counts
+    lo = vals[np.minimum(starts + (counts - 1) // 2, vals.size - 1)]
+    hi = vals[np.minimum(starts + counts // 2, vals.size - 1)]
+    prof = np.where(counts > 0, np.maximum((lo + hi) / 2, 1e-12), 1.0)
+    return power / prof[r].reshape(power.shape)
 
 
 def _explain(peaks: list[Peak], is_jpeg: bool) -> list[Peak]:
@@ -278,11 +289,11 @@ def periodic_peaks(
     """Score peaks at multiples of 1/8 cycles/pixel against their local background."""
     p, t = radial_whiten(spec.power), spec.tile
     chance = 1.0 + 4.0 / np.sqrt(max(spec.n_independent, 1.0))
+    kxs, kys = np.array(GRID_POINTS).T
+    ixs, iys = (kxs * t // 8) % t, (kys * t // 8) % t
+    bgs = _backgrounds(p, iys, ixs)
     peaks: list[Peak] = []
-    for kx, ky in GRID_POINTS:
-        ix, iy = (kx * t // 8) % t, (ky * t // 8) % t
-        axis = "x" if ky == 0 else ("y" if kx == 0 else None)
-        bg = _background(p, iy, ix, axis)
+    for kx, ky, ix, iy, bg in zip(kxs.tolist(), kys.tolist(), ixs, iys, bgs):
         ratio = float(p[iy, ix] / bg) if bg > 0 else 0.0
         strength = float(np.clip(np.log(max(ratio, 1e-12) / chance) / np.log(SATURATION), 0.0, 1.0))
         peaks.append(Peak(_label(kx), _label(ky), ratio, strength, 1.0, None))
@@ -309,6 +320,10 @@ def periodic_peaks(
     )
 
 
+OFFGRID_CANDIDATES = 128
+"""Bins that get an exact 9x9 median background in ``offgrid_peak``."""
+
+
 def offgrid_peak(spec: Spectrum) -> dict[str, float]:
     """Strongest peak away from DC and the 1/8 grid: a hint of resampling.
 
@@ -316,13 +331,14 @@ def offgrid_peak(spec: Spectrum) -> dict[str, float]:
     frequencies that are no longer multiples of 1/8. Returns the frequency
     (cycles/pixel) and ratio to the 9x9 median background (axes: 13-bin median
     along the axis).
+
+    A full 9x9 median filter was a third of a scan's pixel-signal time, so exact
+    medians are taken only for the ``OFFGRID_CANDIDATES`` bins with the largest
+    ratio to their 9x9 mean: a peak that stands out from its median also stands
+    out from its mean (the mean includes the peak, which only lowers its rank a
+    little). The axes are 1-D and keep their exact filter.
     """
     p, t = spec.power, spec.tile
-    ratio = p / np.maximum(ndimage.median_filter(p, size=9, mode="wrap"), 1e-12)
-    ax = np.maximum(ndimage.median_filter(p[0, :], size=13, mode="wrap"), 1e-12)
-    ratio[0, :] = p[0, :] / ax
-    ay = np.maximum(ndimage.median_filter(p[:, 0], size=13, mode="wrap"), 1e-12)
-    ratio[:, 0] = p[:, 0] / ay
     f = np.fft.fftfreq(t)
     fy, fx = np.meshgrid(f, f, indexing="ij")
     mask = np.hypot(fx, fy) > 5.0 / t  # away from DC
@@ -330,6 +346,20 @@ def offgrid_peak(spec: Spectrum) -> dict[str, float]:
     mask &= ~near
     if not mask.any():
         return {"fx": 0.0, "fy": 0.0, "ratio": 0.0}
+    ratio = np.zeros_like(p)
+    ratio[0, :] = p[0, :] / np.maximum(ndimage.median_filter(p[0, :], size=13, mode="wrap"), 1e-12)
+    ratio[:, 0] = p[:, 0] / np.maximum(ndimage.median_filter(p[:, 0], size=13, mode="wrap"), 1e-12)
+    inner = mask.copy()
+    inner[0, :] = inner[:, 0] = False
+    if inner.any():
+        sep = ndimage.median_filter(ndimage.median_filter(p, size=(1, 9), mode="wrap"), size=(9, 1), mode="wrap")
+        rough = np.where(inner, p / np.maximum(sep, 1e-12), -1.0)
+        k = min(OFFGRID_CANDIDATES, int(inner.sum()))
+        cy, cx = np.unravel_index(np.argpartition(rough.ravel(), -k)[-k:], p.shape)
+        offs = np.arange(-4, 5)
+        rows, cols = (cy[:, None] + offs) % t, (cx[:, None] + offs) % t
+        med = np.median(p[rows[:, :, None], cols[:, None, :]].reshape(k, -1), axis=1)
+        ratio[cy, cx] = p[cy, cx] / np.maximum(med, 1e-12)
     masked = np.where(mask, ratio, 0.0)
     iy, ix = np.unravel_index(int(np.argmax(masked)), masked.shape)
     return {"fx": float(abs(fx[iy, ix])), "fy": float(fy[iy, ix] * np.sign(fx[iy, ix] or 1.0)), "ratio": float(masked[iy, ix])}
