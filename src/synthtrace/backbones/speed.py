@@ -22,6 +22,13 @@ its first-call time is recorded in :attr:`FastForward.compile_seconds`. Inputs a
 padded to the batch size it was first compiled for, so a short last batch does not
 trigger a second compilation.
 
+``"<base>+tome<r>"`` (``bf16+tome16``, ``int8+tome8``, ``fp32+tome12``; ``"<base>+tome"``
+= r ``token_merging.DEFAULT_R``): the base precision plus token merging (ToMe) in
+every block of an ``hf:`` ViT or CLIP tower, ``backbones/token_merging.py``. Fewer
+tokens per block, so less work per image; features move further from float32 than
+bf16 alone does. Only the r values in :data:`TOME_R` are names here (the precision
+string is the feature-cache namespace); other schedules go through ``ToMeConfig``.
+
 Agreement with float32 is checked by ``synthtrace.features.fastpath``.
 """
 
@@ -43,7 +50,23 @@ from synthtrace.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "bf16", "int8")
+BASE_PRECISIONS = ("fp32", "bf16", "int8")
+TOME_R = (4, 8, 12, 16, 20)  # the token-merging r values that have precision names
+PRECISIONS = BASE_PRECISIONS + tuple(
+    f"{b}+tome{r}" for b in BASE_PRECISIONS for r in ("", *TOME_R)
+)
+
+
+def split_precision(precision: str) -> tuple[str, int | None]:
+    """``"bf16+tome16"`` → ``("bf16", 16)``; ``"bf16"`` → ``("bf16", None)``; ``"+tome"`` → DEFAULT_R."""
+    base, _, extra = precision.partition("+")
+    if not extra:
+        return base, None
+    if not extra.startswith("tome"):
+        raise ConfigError(f"precision {precision!r} is not supported; expected one of {list(PRECISIONS)}.")
+    from synthtrace.backbones.token_merging import DEFAULT_R
+
+    return base, int(extra[4:]) if extra[4:] else DEFAULT_R
 
 
 def check_precision(precision: str) -> str:
@@ -80,6 +103,9 @@ def resolve_precision(precision: str) -> str:
     on a CPU without native bfloat16."""
     global _fallback_noted
     check_precision(precision)
+    base, r = split_precision(precision)
+    if r is not None:  # "+tome" alone names DEFAULT_R: the cache key carries the r that ran
+        return f"{resolve_precision(base)}+tome{r}"
     if precision == "bf16" and not cpu_bf16_native():
         if _fallback_noted:  # once per process, not once per batch
             return "fp32"
@@ -162,7 +188,7 @@ class FastForward:
         self._lock = threading.Lock()
 
     def _eager(self, pixels: torch.Tensor) -> torch.Tensor:
-        if self.precision == "bf16":
+        if split_precision(self.precision)[0] == "bf16":
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 return self._fn(self.model, pixels).float()
         return self._fn(self.model, pixels).float()
@@ -207,8 +233,20 @@ def fast_forward(
     k = (precision, compile, key)
     if k not in cache:
         model = backbone.model
-        if precision == "int8":  # quantise once per backbone; keys share the int8 copy
-            model = next((f.model for (p, _, _), f in cache.items() if p == "int8"), None) or quantize_int8(model)
+        base, r = split_precision(precision)
+        if r is not None:
+            # Token merging changes the token count and makes mean pooling size-weighted, so
+            # the backbone's own feature function cannot run it; key is (layer, pooling).
+            from synthtrace.backbones.token_merging import ToMeConfig, merged_features
+
+            layer, pooling = key
+            tome = ToMeConfig(r=r)
+            fn = lambda m, px: merged_features(backbone, m, px, layer=layer, pooling=pooling, config=tome)  # noqa: E731
+        if base == "int8":  # quantise once per backbone; keys share the int8 copy
+            if next(model.parameters()).device.type != "cpu":
+                raise ConfigError(f"precision {precision!r} (dynamic int8 quantisation) runs on CPU only.")
+            model = next((f.model for (p, _, _), f in cache.items() if split_precision(p)[0] == "int8"), None) \
+                or quantize_int8(model)
         cache[k] = FastForward(model, fn, precision=precision, compile=compile)
     return cache[k]
 
