@@ -158,7 +158,7 @@ def power_spectrum(residual: np.ndarray, tile: int | None = None) -> Spectrum:
     tiles = tiles - tiles.mean(axis=(1, 2), keepdims=True)
     win = np.hanning(t).astype(np.float32)
     tiles *= np.outer(win, win)[None]
-    half = (np.abs(sfft.rfft2(tiles, workers=-1)) ** 2).mean(axis=0, dtype=np.float64)
+    half = (np.abs(sfft.rfft2(tiles)) ** 2).mean(axis=0, dtype=np.float64)  # one thread: scans run side by side
     full = _full_plane(half, t)
     mean = float(full.mean())
     power = full / mean if mean > 0 else np.ones_like(full)
@@ -332,11 +332,13 @@ def offgrid_peak(spec: Spectrum) -> dict[str, float]:
     (cycles/pixel) and ratio to the 9x9 median background (axes: 13-bin median
     along the axis).
 
-    A full 9x9 median filter was a third of a scan's pixel-signal time, so exact
+    A full 9x9 median filter cost a fifth of a scan's pixel-signal time, so exact
     medians are taken only for the ``OFFGRID_CANDIDATES`` bins with the largest
     ratio to their 9x9 mean: a peak that stands out from its median also stands
-    out from its mean (the mean includes the peak, which only lowers its rank a
-    little). The axes are 1-D and keep their exact filter.
+    out from its mean. The axes are 1-D and keep their exact filter. Against the
+    full filter on 339 spectra (built-in benchmark, smooth JPEGs, resized copies)
+    the answer was identical for 336 and for every peak near the resampling
+    threshold; the 3 others were noise-level peaks (ratio 2.4-3.5, within 10 %).
     """
     p, t = spec.power, spec.tile
     f = np.fft.fftfreq(t)
@@ -352,8 +354,9 @@ def offgrid_peak(spec: Spectrum) -> dict[str, float]:
     inner = mask.copy()
     inner[0, :] = inner[:, 0] = False
     if inner.any():
-        sep = ndimage.median_filter(ndimage.median_filter(p, size=(1, 9), mode="wrap"), size=(9, 1), mode="wrap")
-        rough = np.where(inner, p / np.maximum(sep, 1e-12), -1.0)
+        q = p.copy()  # the bright axis cross would inflate the mean of every bin next to it
+        q[0, :], q[:, 0] = q[1, :], q[:, 1]
+        rough = np.where(inner, p / np.maximum(ndimage.uniform_filter(q, size=9, mode="wrap"), 1e-12), -1.0)
         k = min(OFFGRID_CANDIDATES, int(inner.sum()))
         cy, cx = np.unravel_index(np.argpartition(rough.ravel(), -k)[-k:], p.shape)
         offs = np.arange(-4, 5)
