@@ -144,7 +144,21 @@ def main() -> None:
     held_out = sorted(set(source[tem]) - set(seen))
     grid = [kv.split("=") for kv in args.grid.split(";") if kv]
     names = [k for k, _ in grid]
-    values = [[type_(v) for v in vs.split(",")] for _, vs in grid for type_ in [float if "." in vs else int]]
+
+    def parse(v: str):
+        low = v.strip().lower()
+        if low in ("true", "false"):
+            return low == "true"
+        if low == "none":
+            return None
+        for type_ in (int, float):
+            try:
+                return type_(v)
+            except ValueError:
+                pass
+        return v
+
+    values = [[parse(v) for v in vs.split(",")] for _, vs in grid]
     base_params = dict(n_iterations=args.iterations, epochs_first=30, epochs_later=30, n_hashes=2048,
                        random_state=args.seed)
 

@@ -28,12 +28,14 @@ def test_merge_components_strong_vs_weak():
 
 def test_discovers_new_sources_and_is_deterministic(tmp_path):
     Xk, yk, Xd, yd = _data()
-    a = OpenWorldDiscovery(n_iterations=2, **FAST).fit(Xk, yk, Xd, eval_labels=yd)
+    # tiny MLP, 4 epochs: a smoke check of the loop, not of its quality (see benchmarks/discovery_bench.py);
+    # the paper's untested merge and fixed k here, the guarded merge has its own test below
+    paper = dict(FAST, merge_test=False, kmeans_min_size=None)
+    a = OpenWorldDiscovery(n_iterations=2, **paper).fit(Xk, yk, Xd, eval_labels=yd)
     m = clustering_metrics(yd, a.labels_, a.features_)
-    # tiny MLP, 4 epochs: a smoke check of the loop, not of its quality (see benchmarks/discovery_bench.py)
     assert m["sources_discovered"] >= 5 and m["purity"] > 0.75 and m["nmi"] > 0.7
     assert len(a.history_) == 2 and "purity" in a.history_[0]
-    b = OpenWorldDiscovery(n_iterations=2, **FAST).fit(Xk, yk, Xd)
+    b = OpenWorldDiscovery(n_iterations=2, **paper).fit(Xk, yk, Xd)
     assert np.array_equal(a.labels_, b.labels_)
     names = {c["name"] for c in a.clusters()}
     assert {"0", "1", "2"} <= names
@@ -99,3 +101,35 @@ def test_max_steps_caps_training_and_stays_deterministic():
     assert np.array_equal(a.labels_, b.labels_)
     full = OpenWorldDiscovery(n_iterations=1, **FAST).fit(Xk, yk, Xd)
     assert not np.allclose(a.features_, full.features_)  # fewer steps, other weights
+
+
+def _fragments(d, Ed, groups):
+    """Put d in the state after k-means: known classes 0..n_known-1, then one new cluster per group."""
+    d.labels_ = np.full(len(Ed), -1, dtype=np.int64)
+    for g, rows in enumerate(groups):
+        d.labels_[rows] = d.n_known_ + g
+    d.label_names_ = [str(c) for c in d.known_names_] + [f"_tmp{g}" for g in range(len(groups))]
+
+
+def test_tested_merge_joins_fragments_of_one_source_but_not_two_sources():
+    from synthtrace.discovery.wta import WTAHasher
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=6, size=(3, 16))
+    Ek = centres[0] + rng.normal(size=(60, 16))  # the known class
+    A = centres[1] + rng.normal(size=(60, 16))  # a new source in 3 fragments
+    B = centres[2] + rng.normal(size=(60, 16))  # another new source in 3 fragments
+    Ed = np.concatenate([A, B])
+    order_a, order_b = np.argsort(A[:, 0]), 60 + np.argsort(B[:, 0])
+    groups = [order_a[:20], order_a[20:40], order_a[40:], order_b[:20], order_b[20:40], order_b[40:]]
+    hasher = WTAHasher(512, 2, random_state=0).fit(Ed[:1])
+    d = OpenWorldDiscovery(n_hashes=512, percentile=0.9)
+    d.known_names_, d._yk, d.n_known_ = np.array(["k"]), np.zeros(60, dtype=np.int64), 1
+    _fragments(d, Ed, groups)
+    d._merge_tested(Ed, Ek, hasher, 0)
+    assert np.unique(d.labels_[:60]).size == 1 and np.unique(d.labels_[60:]).size == 1
+    assert d.labels_[0] != d.labels_[60] and d.labels_.min() >= 1  # two new clusters, none given to the known class
+    # the paper's single round of 1-NN merging leaves fragments of one source apart
+    _fragments(d, Ed, groups)
+    d._merge_all(Ed, Ek, hasher)
+    assert np.unique(d.labels_).size > 2

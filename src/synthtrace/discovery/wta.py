@@ -219,7 +219,13 @@ class ClusterOODTest:
             raise InputError("labels must be cluster indices >= 0.")
         n = int(n_clusters if n_clusters is not None else (labels.max() + 1 if labels.size else 0))
         self.hasher_ = WTAHasher(self.n_hashes, self.window, random_state=self.random_state).fit(X)
-        codes = self.hasher_.transform(X)
+        return self.fit_codes(self.hasher_.transform(X), labels, n)
+
+    def fit_codes(self, codes: np.ndarray, labels, n: int) -> ClusterOODTest:
+        """Fit from codes already hashed with ``self.hasher_`` (set it first)."""
+        if not 0.0 < float(self.percentile) <= 1.0:
+            raise ConfigError(f"ClusterOODTest percentile must be in (0, 1] (paper: 0.9); got {self.percentile!r}.")
+        labels = np.asarray(labels, dtype=np.int64)
         self.n_clusters_ = n
         self.counts_ = np.bincount(labels, minlength=n)
         self.dist_ = code_distributions(codes, labels, n, self.window)
@@ -240,7 +246,13 @@ class ClusterOODTest:
 
     def margins(self, X) -> np.ndarray:
         """(n, N) d_j(x) − t_j; +inf for clusters too small to test."""
-        d = self.distances(X) - self.thresholds_[None, :]
+        if not hasattr(self, "dist_"):
+            raise NotFittedError("ClusterOODTest is not fitted; call fit(X, labels) first.")
+        return self.margins_codes(self.hasher_.transform(X))
+
+    def margins_codes(self, codes: np.ndarray) -> np.ndarray:
+        """:meth:`margins` for codes already hashed with ``self.hasher_``."""
+        d = mean_hamming(codes, self.dist_, self.window) - self.thresholds_[None, :]
         d[:, ~np.isfinite(self.thresholds_)] = np.inf
         return d
 
