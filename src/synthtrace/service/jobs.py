@@ -99,15 +99,14 @@ class JobRunner:
                 return  # already running on another thread
             self._active.add(job_id)
         try:
-            self.store.set_job_status(job_id, "running")
-            opts = self.store.job_options(job_id)
+            opts, pending = self.store.start_job(job_id)
             options = options_from_dict(opts)
             det_name = opts.get("detector")
             detector = self.detectors.get(det_name) if det_name else None
             if det_name and detector is None:
                 self.store.set_job_status(job_id, "failed", error=f"detector {det_name!r} is not loaded by this server")
                 return
-            for position, name, source, spooled, kept in self.store.pending_items(job_id):
+            for position, name, source, spooled, kept in pending:
                 result = self._scan_one(source, name, detector, options, self.attribution.get(det_name))
                 artifacts = _figures(source, result, options) if opts.get("figures") else None
                 stored = source if kept else None  # only the service's own copies, never a server-side path

@@ -249,15 +249,17 @@ class Store:
     def pending_items(self, job_id: str) -> list[tuple[int, str, str, bool, bool]]:
         """(position, name, source_path, spooled, kept) of the items without a stored scan."""
         with self._session() as s:
-            rows = s.execute(select(JobItem.position, JobItem.name, JobItem.source_path, JobItem.spooled, JobItem.kept)
-                             .where(JobItem.job_id == job_id, JobItem.status != "done")
-                             .order_by(JobItem.position)).all()
-            return [tuple(r) for r in rows]
+            return [tuple(r) for r in s.execute(_pending(job_id)).all()]
 
-    def job_options(self, job_id: str) -> dict[str, Any]:
-        with self._session() as s:
+    def start_job(self, job_id: str) -> tuple[dict[str, Any], list[tuple[int, str, str, bool, bool]]]:
+        """Mark the job running and return (options, pending items) in one transaction:
+        a synchronous scan request pays for every round trip to the store."""
+        with self._session.begin() as s:
             job = s.get(Job, job_id)
-            return dict(job.options) if job else {}
+            if job is None:
+                return {}, []
+            job.status, job.error = "running", None
+            return dict(job.options), [tuple(r) for r in s.execute(_pending(job_id)).all()]
 
     def set_job_status(self, job_id: str, status: str, error: str | None = None) -> None:
         if status not in JOB_STATES:
@@ -453,6 +455,12 @@ def _summary(scan: Scan) -> dict[str, Any]:
                     "reasons": list(v.reasons), "contradictions": list(v.contradictions)} if v else None,
         "detector": scan.detector, "probability": scan.probability, "note": scan.note or "",
     }
+
+
+def _pending(job_id: str):
+    """(position, name, source_path, spooled, kept) of a job's items without a stored scan, in order."""
+    return (select(JobItem.position, JobItem.name, JobItem.source_path, JobItem.spooled, JobItem.kept)
+            .where(JobItem.job_id == job_id, JobItem.status != "done").order_by(JobItem.position))
 
 
 def _jsonable(x: Any) -> Any:
