@@ -35,6 +35,18 @@ def test_probe_layers_prints_a_table_and_picks_a_layer_on_val(small, tmp_path):
     best = table["best"]
     assert best["val_auc"] == max(r["val_auc"] for r in table["rows"] if r["val_auc"] is not None)
     assert all(len(r["val_ci"]) == 2 and len(r["test_ci"]) == 2 for r in table["rows"])
+    assert table["precision"] == "fp32"
+
+
+def test_probe_layers_bf16_and_a_clear_error_for_int8(small, tmp_path):
+    manifest, model = small
+    res = runner.invoke(app, ["probe-layers", "--backbone", f"hf:{model}", "--manifest", str(manifest),
+                              "--n-boot", "20", "--precision", "bf16", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["precision"] == "bf16" and len(json.loads(res.stdout)["rows"]) == 8
+    res = runner.invoke(app, ["probe-layers", "--backbone", f"hf:{model}", "--manifest", str(manifest),
+                              "--precision", "int8"])
+    assert res.exit_code != 0 and "fp32 or bf16" in str(res.exception)  # main() prints it as one line, exit 2
 
 
 def test_train_uses_the_chosen_layer_and_trains_the_multilayer_head(small, tmp_path):

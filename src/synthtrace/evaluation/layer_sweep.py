@@ -44,6 +44,7 @@ class LayerSweep:
     rows: list[LayerResult] = field(default_factory=list)
     best: LayerResult | None = None
     seconds: float = 0.0
+    precision: str = "fp32"
 
     def train_command(self, manifest: str = "MANIFEST", out: str = "BUNDLE") -> str:
         """The `synthtrace train` command that uses the chosen layer."""
@@ -61,6 +62,7 @@ class LayerSweep:
             {
                 "backbone": self.backbone, "manifest": self.manifest, "dataset": self.dataset, "selection": "highest val ROC AUC (test not used)",
                 "n_train": self.n_train, "n_val": self.n_val, "n_test": self.n_test, "seconds": self.seconds,
+                "precision": self.precision,
                 "best": asdict(self.best) if self.best else None,
                 "rows": [asdict(r) for r in self.rows],
             }
@@ -86,6 +88,7 @@ def sweep_layers(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    precision: str = "fp32",
 ) -> LayerSweep:
     """Probe every layer of ``backbone`` (an ``hf:`` name) on ``manifest``; see the module docstring."""
     import time
@@ -108,7 +111,8 @@ def sweep_layers(
         paths = [part.path_of(r) for r in part]
         log(f"{name}: {len(paths)} images")
         feats[name] = extract_all_layers(
-            paths, bb, poolings=poolings, batch_size=batch_size, cache_dir=cache_dir, progress=progress
+            paths, bb, poolings=poolings, batch_size=batch_size, cache_dir=cache_dir, progress=progress,
+            precision=precision,
         )
     y = {name: part.labels() for name, part in parts.items()}
     rows = []
@@ -125,5 +129,5 @@ def sweep_layers(
     return LayerSweep(
         backbone=bb.id, manifest=None if isinstance(manifest, Manifest) else str(Path(manifest).resolve()),
         dataset=dataset_note(m), n_train=len(train), n_val=len(val), n_test=len(test), rows=rows, best=best,
-        seconds=round(time.perf_counter() - t0, 1),
+        seconds=round(time.perf_counter() - t0, 1), precision=precision,
     )

@@ -16,6 +16,11 @@ Two products, both for ``HFBackbone`` (``hf:`` towers):
   Both keep patch tokens only (CLS, distillation and register tokens dropped), so
   they are (L, T, D) per image. Memory is N·L·T·D·2 floats: fine for small models and
   a few thousand images, large for ViT-L at 224 px (about 50 MB per image).
+
+Both take ``precision`` "fp32" (reference) or "bf16" (bfloat16 autocast; fp32 with a
+logged note on a CPU without native bfloat16), as ``extract_features`` does. int8 and
+token merging are not offered here: the sweep compares layers, and quantisation error
+or merged tokens would differ by layer and blur that comparison.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import torch
 
 from synthtrace.backbones.base import Backbone
 from synthtrace.errors import ConfigError, SynthtraceError, UnreadableImageError
-from synthtrace.features.extract import _feed_batches, _ordered, _progress_bar, _read
+from synthtrace.features.extract import _feed_batches, _ordered, _progress_bar, _read, cache_key
 
 __all__ = ["extract_all_layers", "extract_layer_tokens", "key_projections", "layer_tokens", "probe_layer_names"]
 
@@ -51,17 +56,32 @@ def probe_layer_names(backbone: Backbone) -> list[str]:
     return list(backbone.layer_names())
 
 
+def _resolve(precision: str) -> str:
+    if precision not in ("fp32", "bf16"):
+        raise ConfigError(f"all-layer features run at precision fp32 or bf16, not {precision!r}.")
+    from synthtrace.backbones.speed import resolve_precision
+
+    return resolve_precision(precision)
+
+
+def _forward(backbone, pixels: torch.Tensor, precision: str):
+    """The model's output with every hidden state, in float32 or under bfloat16 autocast."""
+    device = next(backbone.model.parameters()).device
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        return backbone.model(pixel_values=pixels.to(device=device, dtype=torch.float32), output_hidden_states=True)
+
+
 def _pool(tokens: torch.Tensor, pooling: str, n_prefix: int) -> torch.Tensor:
     return tokens[:, 0] if pooling == "cls" else tokens[:, n_prefix:].mean(dim=1)
 
 
-def _all_layer_batch(backbone, pixels: torch.Tensor, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
+def _all_layer_batch(
+    backbone, pixels: torch.Tensor, pairs: list[tuple[str, str]], precision: str = "fp32"
+) -> dict[tuple[str, str], np.ndarray]:
     """One forward pass → every requested (layer, pooling) for one batch."""
-    device = next(backbone.model.parameters()).device
+    out = _forward(backbone, pixels, precision)
     with torch.inference_mode():
-        x = pixels.to(device=device, dtype=torch.float32)
-        out = backbone.model(pixel_values=x, output_hidden_states=True)
-        last = out.last_hidden_state
+        last = out.last_hidden_state.float()
         if backbone._final_norm is not None:
             last = backbone._final_norm(last)
         result = {}
@@ -69,7 +89,7 @@ def _all_layer_batch(backbone, pixels: torch.Tensor, pairs: list[tuple[str, str]
             if pooling == "embeds":
                 feats = out.image_embeds
             else:
-                tokens = last if layer == "last" else out.hidden_states[int(layer)]
+                tokens = last if layer == "last" else out.hidden_states[int(layer)].float()
                 feats = _pool(tokens, pooling, backbone.n_prefix)
             result[(layer, pooling)] = feats.float().cpu().numpy()
     return result
@@ -86,6 +106,7 @@ def extract_all_layers(
     refresh_cache: bool = False,
     progress: bool = True,
     num_workers: int = 2,
+    precision: str = "fp32",
 ) -> dict[tuple[str, str], np.ndarray]:
     """Features of ``images`` for every (layer, pooling), one forward pass per batch.
 
@@ -94,6 +115,7 @@ def extract_all_layers(
     never decoded.
     """
     _check_hf(backbone)
+    precision = _resolve(precision)
     layers = list(layers) if layers is not None else probe_layer_names(backbone)
     pairs: list[tuple[str, str]] = []
     for pooling in poolings:
@@ -109,12 +131,12 @@ def extract_all_layers(
     paths = [Path(p) for p in images]
     spaces = {}
     if cache_dir is not None:
-        from synthtrace.features.cache import CacheKey, FeatureCache
+        from synthtrace.features.cache import FeatureCache
 
         cache = FeatureCache(cache_dir)
-        details = {"preprocess": backbone.preprocess.to_dict()}
+        details = {"preprocess": backbone.preprocess.to_dict(), "precision": precision}
         for layer, pooling in pairs:
-            key = CacheKey.for_backbone(backbone, layer=layer, pooling=pooling)
+            key = cache_key(backbone, layer=layer, pooling=pooling, precision=precision)
             spaces[(layer, pooling)] = cache.open(key, refresh=refresh_cache, details=details)
     use_cache = bool(spaces) and not refresh_cache
     out: dict[tuple[str, str], np.ndarray] = {}
@@ -153,20 +175,20 @@ def extract_all_layers(
         for item in pending:
             groups.setdefault(item[3].shape, []).append(item)
         for items in groups.values():
-            feats = _all_layer_batch(backbone, torch.from_numpy(np.stack([it[3] for it in items])), pairs)
+            feats = _all_layer_batch(backbone, torch.from_numpy(np.stack([it[3] for it in items])), pairs, precision)
             for pair, mat in feats.items():
                 for (index, sha, _, _), vec in zip(items, mat):
                     store(index, pair, vec)
                     if pair in spaces:
                         spaces[pair].put(sha, vec)
 
-    label = f"features {backbone.id} [{len(pairs)} layer/pooling pairs]"
+    label = f"features {backbone.id} [{len(pairs)} layer/pooling pairs{'' if precision == 'fp32' else ', ' + precision}]"
     with _progress_bar(len(paths), enabled=progress, label=label) as advance:
         _feed_batches(_ordered(prepare, len(paths), num_workers, lookahead=2 * batch_size),
                       batch_size, run_batch, advance, cached=cached)
     if not paths:
         side = backbone.preprocess.crop or backbone.preprocess.resize or 224
-        dims = _all_layer_batch(backbone, torch.zeros(1, 3, side, side), pairs)
+        dims = _all_layer_batch(backbone, torch.zeros(1, 3, side, side), pairs, precision)
         return {pair: np.zeros((0, v.shape[-1]), np.float32) for pair, v in dims.items()}
     return {pair: out[pair] for pair in pairs}
 
@@ -190,7 +212,7 @@ def key_projections(backbone: Backbone) -> list[torch.nn.Module]:
     return [m for _, m in found]
 
 
-def layer_tokens(backbone: Backbone, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def layer_tokens(backbone: Backbone, pixels: torch.Tensor, precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
     """Preprocessed pixels (B, 3, H, W) → (P, A), each (B, L, T, D) float32.
 
     P[:, l] = patch tokens output by block l+1 (``hidden_states[l+1]``), A[:, l] = the
@@ -205,11 +227,10 @@ def layer_tokens(backbone: Backbone, pixels: torch.Tensor) -> tuple[torch.Tensor
 
         return fn
 
+    precision = _resolve(precision)
     handles = [m.register_forward_hook(hook(i)) for i, m in enumerate(modules)]
-    device = next(backbone.model.parameters()).device
     try:
-        with torch.inference_mode():
-            out = backbone.model(pixel_values=pixels.to(device=device, dtype=torch.float32), output_hidden_states=True)
+        out = _forward(backbone, pixels, precision)
     finally:
         for h in handles:
             h.remove()
@@ -229,9 +250,11 @@ def extract_layer_tokens(
     batch_size: int = 32,
     progress: bool = True,
     num_workers: int = 2,
+    precision: str = "fp32",
 ) -> tuple[np.ndarray, np.ndarray]:
     """(P, A) for image files, each (N, L, T, D) float32; images must share one input size."""
     _check_hf(backbone)
+    precision = _resolve(precision)
     paths = [Path(p) for p in images]
 
     def prepare(i: int) -> np.ndarray:
@@ -248,7 +271,7 @@ def extract_layer_tokens(
                 f"{backbone.id}: images preprocess to different sizes {sorted(shapes)}; the multi-layer head needs a "
                 "fixed token grid (use a backbone whose preprocessing crops to a square)."
             )
-        P, A = layer_tokens(backbone, torch.from_numpy(np.stack(pending)))
+        P, A = layer_tokens(backbone, torch.from_numpy(np.stack(pending)), precision)
         P_parts.append(P.numpy())
         A_parts.append(A.numpy())
 
