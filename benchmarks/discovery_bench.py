@@ -65,6 +65,50 @@ def cnn_features(imgs, source, split, seen, epochs: int, seed: int) -> np.ndarra
         return np.concatenate([model.embed(torch.stack(tens[s : s + 64])).numpy() for s in range(0, len(tens), 64)])
 
 
+def postprocessed_fakes(bench: str, fakes, splits=("test",)) -> np.ndarray:
+    """Which fakes the benchmark's shared platform post-processing touched (resize or blur).
+
+    The manifest does not record it, so the scenes of ``splits`` are rendered again with
+    the build's own code and seeds (bench.json config), recording each ``postprocess``
+    decision; the re-rendered bytes must equal the files on disk, else this refuses."""
+    import tempfile
+    from pathlib import Path
+
+    from synthtrace.bench import build as B
+
+    cfg_d = json.loads(Path(bench, "bench.json").read_text())["config"]
+    cfg = B.BenchConfig(**{k: v for k, v in cfg_d.items() if k in B.BenchConfig.__dataclass_fields__})
+    plans = [pl for pl in B.plan_scenes(cfg) if pl.split in splits]
+    touched: dict[str, bool] = {}
+    real_pp = B.postprocess
+    calls: list[bool] = []
+
+    def recording(img, rng, p):
+        out = real_pp(img, rng, p)
+        calls.append(out is not img)
+        return out
+
+    B.postprocess = recording
+    try:
+        B._worker_init()
+        with tempfile.TemporaryDirectory() as tmp:
+            for split in splits:
+                Path(tmp, "images", split).mkdir(parents=True)
+            Path(tmp, "masks").mkdir()
+            for pl in plans:
+                calls.clear()
+                rows = B.render_plan(pl, cfg, Path(tmp))
+                for row, hit in zip(rows, calls):
+                    if row.label == "fake" and not row.mask_path:
+                        if Path(tmp, row.path).read_bytes() != Path(bench, row.path).read_bytes():
+                            raise SystemExit(f"{bench}: re-rendered {row.path} differs from the file; "
+                                             "the build code changed since, cannot recover post-processing")
+                        touched[row.path] = hit
+    finally:
+        B.postprocess = real_pp
+    return np.array([touched.get(r.path, False) for r in fakes])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", required=True)
@@ -76,6 +120,9 @@ def main() -> None:
                     help="discovery settings tried on the val half: name=v1,v2;name=...")
     ap.add_argument("--cache", default=None, help="npz file to reuse features from / store them in")
     ap.add_argument("--out", default=None, help="write the numbers as JSON here")
+    ap.add_argument("--split-postprocessed", action="store_true",
+                    help="also report test numbers separately for fakes the build post-processed (resize/blur) "
+                         "and untouched ones (re-renders the test scenes to find out; ~30 s)")
     args = ap.parse_args()
 
     from sklearn.cluster import KMeans
@@ -118,8 +165,9 @@ def main() -> None:
     # 2. attribution
     is_seen = np.isin(source, seen)
     trm, vam, tem = split == "train", (split == "val") & is_seen, split == "test"
+    heads = {}
     for score in ("wta", "msp", "energy"):
-        head = AttributionHead(unknown_score=score, random_state=args.seed).fit(feats[trm], source[trm])
+        head = heads[score] = AttributionHead(unknown_score=score, random_state=args.seed).fit(feats[trm], source[trm])
         head.calibrate(feats[vam], source[vam])
         r = ood_metrics(~is_seen[tem], head.unknown_scores(feats[tem]))
         unk = head.is_unknown(feats[tem])
@@ -137,6 +185,19 @@ def main() -> None:
     print(f"closed-set attribution on seen sources (test, n={ks.sum()}): top-1 {res['top1']:.3f}, top-3 {res['top3']:.3f}")
     print("confusion (rows true, cols predicted):", lab)
     print(cm)
+    pp = None
+    if args.split_postprocessed:
+        pp = postprocessed_fakes(args.bench, fakes)
+        res["postprocessed_share_test"] = float(pp[tem].mean())
+        for name, sub in (("untouched", ~pp), ("postprocessed", pp)):
+            r = {"n_seen_test": int((ks & sub).sum()), "n_test": int((tem & sub).sum())}
+            r["top1"] = top_k_accuracy(source[ks & sub], head.predict_proba(feats[ks & sub]), 1, classes=head.classes_)
+            for score, h in heads.items():
+                r[f"auroc_{score}"] = ood_metrics(~is_seen[tem & sub], h.unknown_scores(feats[tem & sub]))["auroc"]
+            res[f"attribution_{name}"] = r
+            print(f"test fakes {name} by the build's platform post-processing ({r['n_test']} images, "
+                  f"{r['n_seen_test']} of seen sources): top-1 {r['top1']:.3f}, unknown AUROC wta "
+                  f"{r['auroc_wta']:.3f} / msp {r['auroc_msp']:.3f} / energy {r['auroc_energy']:.3f}")
 
     # 3. discovery: val half chooses the settings, test half is reported
     scene = np.array([r.scene_id or r.path for r in fakes])
@@ -199,6 +260,18 @@ def main() -> None:
         print(f"{name:14s} purity {mm['purity']:.3f} (unweighted {mm['purity_unweighted']:.3f}) NMI {mm['nmi']:.3f} "
               f"ARI {mm['ari']:.3f} clustered {mm['share_clustered']:.1%} sources {mm['sources_discovered']}/"
               f"{mm['n_sources']}, held-out found {len(held_out) - len(miss)}/{len(held_out)} missing {miss}")
+    if pp is not None:  # the same runs, scored on each part (unclustered samples first go to the nearest cluster)
+        from synthtrace.evaluation.clustering import assign_unclustered
+
+        full = assign_unclustered(d.features_, d.labels_)
+        for name, sub in (("untouched", ~pp[disc]), ("postprocessed", pp[disc])):
+            for kind, lab in (("open-world", full), (f"k-means k={k}", km)):
+                mm = clustering_metrics(source[disc][sub], lab[sub])
+                res[f"{'openworld' if kind == 'open-world' else 'kmeans'}_{name}"] = mm
+                miss = [s for s in mm["sources_missing"] if s in held_out]
+                print(f"  {name:13s} ({sub.sum()}) {kind:12s} purity {mm['purity']:.3f} (unweighted "
+                      f"{mm['purity_unweighted']:.3f}) NMI {mm['nmi']:.3f} ARI {mm['ari']:.3f} held-out found "
+                      f"{len(held_out) - len(miss)}/{len(held_out)}")
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(res, fh, indent=1, default=str)
