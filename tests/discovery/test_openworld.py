@@ -29,11 +29,12 @@ def test_merge_components_strong_vs_weak():
 def test_discovers_new_sources_and_is_deterministic(tmp_path):
     Xk, yk, Xd, yd = _data()
     # tiny MLP, 4 epochs: a smoke check of the loop, not of its quality (see benchmarks/discovery_bench.py);
-    # the paper's untested merge and fixed k here, the guarded merge has its own test below
-    paper = dict(FAST, merge_test=False, kmeans_min_size=None)
-    a = OpenWorldDiscovery(n_iterations=2, **paper).fit(Xk, yk, Xd, eval_labels=yd)
-    m = clustering_metrics(yd, a.labels_, a.features_)
-    assert m["sources_discovered"] >= 5 and m["purity"] > 0.75 and m["nmi"] > 0.7
+    # the defaults, then the paper's untested merge, fixed k and k-means on f(x)
+    paper = dict(FAST, merge_test=False, kmeans_min_size=None, cluster_space="embedding")
+    for params in (FAST, paper):
+        a = OpenWorldDiscovery(n_iterations=2, **params).fit(Xk, yk, Xd, eval_labels=yd)
+        m = clustering_metrics(yd, a.labels_, a.features_)
+        assert m["sources_discovered"] >= 5 and m["purity"] > 0.75 and m["nmi"] > 0.7
     assert len(a.history_) == 2 and "purity" in a.history_[0]
     b = OpenWorldDiscovery(n_iterations=2, **paper).fit(Xk, yk, Xd)
     assert np.array_equal(a.labels_, b.labels_)
@@ -67,6 +68,8 @@ def test_bad_params():
     Xk, yk, Xd, _ = _data()
     with pytest.raises(ConfigError):
         OpenWorldDiscovery(merge="mutual").fit(Xk, yk, Xd)
+    with pytest.raises(ConfigError):
+        OpenWorldDiscovery(cluster_space="pixels").fit(Xk, yk, Xd)
 
 
 def test_crash_mid_iteration_resumes_from_last_finished(tmp_path, monkeypatch):

@@ -13,6 +13,10 @@ unclustered). One iteration:
 3. k-means (k-means++; mini-batch above 20 000 samples) on f-features of the still-unclustered
    samples; k = min(n_clusters, pool // ``kmeans_min_size``) so that a small pool is not cut
    into pieces that all fall below τ (``kmeans_min_size=None``: the paper's fixed k).
+   ``cluster_space="input"`` (default) runs k-means on the standardised input features,
+   ``"embedding"`` on f(x) as the paper: f is trained on the known sources only, and on
+   the built-in benchmark it blurred seeds of a never-seen family (ldm-s0 / ldm-s2) that
+   the input features keep apart (val half, 3 seeds: purity 0.889 → 0.932).
 4. Merge: WTA-hash the centroids, directed 1-NN graph by Hamming distance, each
    strongly (or, with ``merge="weak"``, weakly) connected component becomes one
    cluster: first among the new clusters, then across all clusters (a component
@@ -117,6 +121,7 @@ class OpenWorldDiscovery:
         merge: str = "strong",
         merge_test: bool = True,
         kmeans_min_size: int | None = 10,
+        cluster_space: str = "input",
         min_cluster_size: int = 100,
         min_keep: float = 0.5,
         svm: str = "auto",
@@ -144,6 +149,8 @@ class OpenWorldDiscovery:
     def _check_params(self) -> None:
         if self.merge not in ("strong", "weak"):
             raise ConfigError(f"merge={self.merge!r}; expected 'strong' or 'weak'.")
+        if self.cluster_space not in ("input", "embedding"):
+            raise ConfigError(f"cluster_space={self.cluster_space!r}; expected 'input' or 'embedding'.")
         if self.svm not in ("auto", "rbf", "nystroem"):
             raise ConfigError(f"svm={self.svm!r}; expected 'auto', 'rbf' or 'nystroem'.")
         if self.n_iterations < 1 or self.n_clusters < 2:
@@ -360,7 +367,8 @@ class OpenWorldDiscovery:
                 km = MiniBatchKMeans(n_clusters=k, init="k-means++", n_init=1, batch_size=4096, random_state=seed)
             else:
                 km = KMeans(n_clusters=k, init="k-means++", n_init=1, random_state=seed)
-            assign = km.fit_predict(Ed[pool])
+            space = Ed if self.cluster_space == "embedding" else self._Xd
+            assign = km.fit_predict(space[pool])
             base = len(self.label_names_)
             self.labels_[pool] = base + assign
             self.label_names_ += [f"_tmp{j}" for j in range(k)]
