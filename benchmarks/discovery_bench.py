@@ -1,6 +1,7 @@
 """Open-world discovery and attribution on the built-in benchmark (numbers labelled as such).
 
-    python benchmarks/discovery_bench.py --bench DIR [--features fingerprint|cnn] [--iterations 3]
+    python benchmarks/discovery_bench.py --bench DIR [--features fingerprint|cnn] [--iterations 4] [--seeds 3]
+        [--split-postprocessed] [--grid "name=v1,v2;name=..."] [--cache F.npz] [--out F.json]
 
 1. Features of every fake (splices left out): ``fingerprint`` (default; the
    handcrafted grid-aligned residual statistics of ``synthtrace.features.fingerprint``)
@@ -119,7 +120,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1,
                     help="discovery seeds seed..seed+N-1: val scores are averaged over them, the test half is "
                          "reported for each and as a mean (runs vary a lot with the seed on 500 images)")
-    ap.add_argument("--grid", default="percentile=0.9,0.95;n_clusters=30,60;min_cluster_size=30",
+    ap.add_argument("--grid", default="cluster_space=input,embedding;percentile=0.5,0.9;n_clusters=30;min_cluster_size=10,20",
                     help="discovery settings tried on the val half: name=v1,v2;name=...")
     ap.add_argument("--cache", default=None, help="npz file to reuse features from / store them in")
     ap.add_argument("--out", default=None, help="write the numbers as JSON here")
