@@ -4,6 +4,7 @@ Run::
 
     python benchmarks/fastpath_agreement.py                         # ViT-B/16, per_source 10
     python benchmarks/fastpath_agreement.py --per-source 25 --fast bf16,bf16+compile,int8
+    python benchmarks/fastpath_agreement.py --per-source 25 --fast bf16,fp32+tome16,bf16+tome16   # token merging
     python benchmarks/fastpath_agreement.py --bench DIR --backbone hf:openai/clip-vit-large-patch14
 
 Protocol (``synthtrace.features.fastpath.fastpath_agreement``): a linear probe on
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -34,7 +36,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--backbone", default="vit-b16",
                     help="vit-b16 / vit-l14 (random weights) / tiny, or hf:<dir or hub id>")
-    ap.add_argument("--fast", default="bf16,int8", help="comma-separated: bf16, int8, bf16+compile, int8+compile")
+    ap.add_argument("--fast", default="bf16,int8",
+                    help="comma-separated precisions of backbones/speed.py, each optionally +compile: bf16, int8, "
+                         "bf16+compile, bf16+tome16 (token merging, r=16), fp32+tome16 (merging alone), ...")
     ap.add_argument("--layer", default="last")
     ap.add_argument("--pooling", default="cls")
     ap.add_argument("--batch-size", type=int, default=16)
@@ -75,29 +79,31 @@ def main() -> None:
         bb = create_backbone(name)
         reports = []
         for fast in [f.strip() for f in args.fast.split(",") if f.strip()]:
-            precision, _, comp = fast.partition("+")
-            rep = fastpath_agreement(bench / "manifest.csv", bb, precision=precision, compile=bool(comp),
+            comp = fast.endswith("+compile")
+            precision = fast[: -len("+compile")] if comp else fast
+            rep = fastpath_agreement(bench / "manifest.csv", bb, precision=precision, compile=comp,
                                      layer=args.layer, pooling=args.pooling, batch_size=args.batch_size,
                                      cache_dir=tmp / "cache", seed=args.seed, progress=False)
             reports.append((fast, rep))
 
     print(f"built-in benchmark (per_source {args.per_source}, seed {args.seed}; built in {t_bench:.0f} s), "
           f"backbone {args.backbone} ({'random weights' if not args.backbone.startswith('hf:') else name}), "
-          f"layer {args.layer}/{args.pooling}; threads {threads}; native bf16: {cpu_bf16_native()}")
+          f"layer {args.layer}/{args.pooling}; threads {threads}; native bf16: {cpu_bf16_native()}; "
+          f"load average at the end (1/5/15 min) {tuple(round(x, 2) for x in os.getloadavg())}")
     r0 = reports[0][1]
     print(f"probe on fp32 train features ({r0.n_train}), thresholds on fp32 val ({r0.n_val}), "
           f"decisions compared on test ({r0.n_test}); test ROC AUC fp32 {r0.test_auc_fp32:.3f}")
-    print(f"{'fast path':<14}{'ran as':<8}{'fpr_0.01':>10}{'fpr_0.05':>10}{'p=0.5':>10}{'min':>9}  "
+    print(f"{'fast path':<20}{'ran as':<13}{'fpr_0.01':>10}{'fpr_0.05':>10}{'p=0.5':>10}{'min':>9}  "
           f"{'max rel L2':>11}{'min cos':>9}{'AUC':>7}{'test s':>8}  (fp32 test s; decode included)")
     for fast, r in reports:
         a = r.agreement
-        print(f"{fast:<14}{r.precision:<8}{a['fpr_0.01']:>10.2%}{a['fpr_0.05']:>10.2%}{a['0.5']:>10.2%}"
+        print(f"{fast:<20}{r.precision:<13}{a['fpr_0.01']:>10.2%}{a['fpr_0.05']:>10.2%}{a['0.5']:>10.2%}"
               f"{r.min_agreement:>9.2%}  {r.features['max_rel_l2']:>11.4f}{r.features['min_cosine']:>9.5f}"
               f"{r.test_auc_fast:>7.3f}{r.seconds_fast_test:>8.1f}  "
               f"({f'{r.seconds_fp32_test:.1f}' if fast == reports[0][0] else 'from cache'})"
               + "".join(f"  compile {v:.0f} s" for k, v in r.extra["compile_seconds"].items()
                         if r.compile and k.startswith(r.precision + "/")))
-        print(f"{'':<14}disagreements: " + ", ".join(f"{k} {v}/{r.n_test}" for k, v in r.disagreements.items()))
+        print(f"{'':<20}disagreements: " + ", ".join(f"{k} {v}/{r.n_test}" for k, v in r.disagreements.items()))
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                          "reports": {f: r.to_dict() for f, r in reports}}, indent=2) + "\n")

@@ -1,5 +1,5 @@
 """Feature-extraction throughput on CPU: naive per-image loop vs extract_features at
-fp32, bf16, bf16 + torch.compile and int8, for ViT-B/16 and ViT-L/14.
+fp32, bf16, bf16 + torch.compile, int8 and token merging, for ViT-B/16 and ViT-L/14.
 
 Run (the lead's re-run on a quiet machine; about 10 min on 2 cores)::
 
@@ -25,6 +25,15 @@ Inputs are synthetic JPEG textures (320x240 → 224 px). Methods, all in one pro
 - ``bf16+compile``, ``int8+compile``: the same with ``compile=True``; the compilation
   (first batch) is timed separately and excluded from the rate. It is paid once per
   process per backbone; inductor's on-disk cache makes later processes faster.
+- ``bf16+tome16``, ``int8+tome12``, ``fp32+tome8``, ...: token merging (ToMe, r tokens
+  merged in every block; ``backbones/token_merging.py``) on top of that precision.
+  Any precision name of ``backbones/speed.py`` works, optionally ``+compile``.
+
+The ``GFLOP/img`` column is the forward pass's multiply-add work counted from the
+token counts per block (x2 per multiply-add; patch embedding, q/k/v/out projections,
+attention scores and values, MLP; norms and softmax left out); ``GFLOP/s`` is that
+work times the measured rate, to set beside the matrix-multiply ceilings of
+``benchmarks/matmul_precision.py``.
 
 Why rounds: the machine is shared, so load changes from second to second. Every
 round runs every method once on ``--per-round`` images (the naive loop on
@@ -55,8 +64,29 @@ MODELS: dict[str, dict[str, Any]] = {
     "vit-b16": dict(kind="vit", image_size=224, patch_size=16, hidden_size=768, num_layers=12, num_heads=12),
     "vit-l14": dict(kind="clip", image_size=224, patch_size=14, hidden_size=1024, num_layers=24, num_heads=16),
 }
-METHODS = ("naive", "fp32", "bf16", "bf16+compile", "int8", "int8+compile")
+METHODS = ("naive", "fp32", "bf16", "bf16+compile", "int8", "int8+compile",
+           "bf16+tome8", "bf16+tome12", "bf16+tome16", "int8+tome8", "int8+tome12", "int8+tome16")
 DEFAULT_METHODS = ("naive", "fp32", "bf16", "bf16+compile", "int8")
+
+
+def split_method(method: str) -> tuple[str, bool]:
+    """``"bf16+tome16+compile"`` → (``"bf16+tome16"``, True)."""
+    return (method[: -len("+compile")], True) if method.endswith("+compile") else (method, False)
+
+
+def forward_gflops(spec: dict[str, Any], method: str) -> float:
+    """Forward-pass GFLOP per image (2 per multiply-add) from the tokens each block sees."""
+    from synthtrace.backbones.speed import split_precision
+    from synthtrace.backbones.token_merging import ToMeConfig
+
+    c, layers, p = spec["hidden_size"], spec["num_layers"], spec["patch_size"]
+    patches = (spec["image_size"] // p) ** 2
+    _, r = split_precision(split_method(method)[0]) if method != "naive" else ("fp32", None)
+    counts = ToMeConfig(r=r or 0).token_counts(patches + 1, layers)
+    macs = patches * c * 3 * p * p
+    for n_in, n_out in zip(counts[:-1], counts[1:]):
+        macs += 4 * n_in * c * c + 2 * n_in * n_in * c + 8 * n_out * c * c  # q,k,v,out; QK^T, AV; MLP after merging
+    return 2 * macs / 1e9
 
 
 def write_textures(folder: Path, n: int, seed: int = 0) -> list[Path]:
@@ -142,10 +172,10 @@ def bench_model(name: str, tmp: Path, paths: list[Path], args: argparse.Namespac
     naive = Naive(model_dir, kind)
 
     def fast(method: str) -> Callable[[list[Path]], np.ndarray]:
-        precision, _, comp = method.partition("+")
+        precision, comp = split_method(method)
         return lambda ps: extract_features(
             ps, backbone, batch_size=args.batch_size, num_workers=args.workers, progress=False,
-            precision=precision, compile=bool(comp),
+            precision=precision, compile=comp,
         )
 
     runners = {m: (naive if m == "naive" else fast(m)) for m in args.methods}
@@ -159,6 +189,7 @@ def bench_model(name: str, tmp: Path, paths: list[Path], args: argparse.Namespac
     rates: dict[str, list[float]] = {m: [] for m in runners}
     peaks: dict[str, int] = {m: 0 for m in runners}
     feats: dict[str, np.ndarray] = {}
+    load_seen = [psutil.getloadavg()[0]]
     for r in range(args.rounds):
         for m, run in runners.items():
             k = args.naive_per_round if m == "naive" else args.per_round
@@ -169,7 +200,8 @@ def bench_model(name: str, tmp: Path, paths: list[Path], args: argparse.Namespac
             peaks[m] = max(peaks[m], peak)
             if r == 0:
                 feats[m] = out
-        print(f"  {name} round {r + 1}/{args.rounds}: "
+        load_seen.append(psutil.getloadavg()[0])
+        print(f"  {name} round {r + 1}/{args.rounds} (load {load_seen[-1]:.2f}): "
               + ", ".join(f"{m} {rates[m][-1]:.2f}" for m in runners), flush=True)
     med = {m: statistics.median(v) for m, v in rates.items()}
     ref = med.get("naive")
@@ -189,13 +221,16 @@ def bench_model(name: str, tmp: Path, paths: list[Path], args: argparse.Namespac
         "compile_s": {k: round(v, 1) for k, v in compiled.items()},
         "peak_rss_mib": {m: round(v / 2**20) for m, v in peaks.items()},
         "features_vs_fp32": closeness,
+        "gflop_per_image": {m: round(forward_gflops(MODELS[name], m), 2) for m in med},
+        "load_avg_1min": [round(x, 2) for x in load_seen],
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default="vit-b16,vit-l14", help=f"comma-separated, from {list(MODELS)}")
-    ap.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"comma-separated, from {list(METHODS)}")
+    ap.add_argument("--methods", default=",".join(DEFAULT_METHODS), help=f"comma-separated, e.g. {list(METHODS)}: naive or any precision of backbones/speed.py, "
+                         "optionally +compile")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per model (median taken)")
     ap.add_argument("--per-round", type=int, default=32, help="images per method per round")
     ap.add_argument("--naive-per-round", type=int, default=8, help="images per round for the naive loop")
@@ -207,7 +242,10 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     args = ap.parse_args()
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    bad = [m for m in args.methods if m not in METHODS] + [m for m in args.models.split(",") if m not in MODELS]
+    from synthtrace.backbones.speed import PRECISIONS
+
+    bad = [m for m in args.methods if m != "naive" and split_method(m)[0] not in PRECISIONS]
+    bad += [m for m in args.models.split(",") if m not in MODELS]
     if bad:
         ap.error(f"unknown method/model {bad}; methods {list(METHODS)}, models {list(MODELS)}")
 
@@ -239,15 +277,17 @@ def main() -> None:
           f"native bf16: {cpu_bf16_native()}; batch {args.batch_size}, {args.workers} decode threads; "
           f"{args.rounds} interleaved rounds, median images/s; JPEG 320x240 → 224 px; random weights")
     for r in results:
-        print(f"\n{r['model']} ({r['params_m']}M params; load {r['load_s']} s)")
-        print(f"  {'method':<14}{'images/s':>10}{'× naive':>9}{'× fp32':>8}{'peak RSS':>10}"
-              f"{'warm-up s':>11}   features vs fp32 (max rel L2, min cos)")
+        print(f"\n{r['model']} ({r['params_m']}M params; load {r['load_s']} s; 1-min load average during the "
+              f"rounds {r['load_avg_1min']})")
+        print(f"  {'method':<20}{'images/s':>10}{'× naive':>9}{'× fp32':>8}{'GFLOP/img':>11}{'GFLOP/s':>9}"
+              f"{'peak RSS':>10}{'warm-up s':>11}   features vs fp32 (max rel L2, min cos)")
         for m, v in r["images_per_s"].items():
             c = r["features_vs_fp32"].get(m)
             cl = f"{c['max_rel_l2']:.4f}, {c['min_cosine']:.5f}" if c else "—"
-            print(f"  {m:<14}{v:>10.2f}{r['ratio_vs_naive'].get(m, float('nan')):>9.2f}"
-                  f"{r['ratio_vs_fp32'].get(m, float('nan')):>8.2f}{r['peak_rss_mib'][m]:>7} MiB"
-                  f"{r['warmup_s'][m]:>11.1f}   {cl}")
+            g = r["gflop_per_image"][m]
+            print(f"  {m:<20}{v:>10.2f}{r['ratio_vs_naive'].get(m, float('nan')):>9.2f}"
+                  f"{r['ratio_vs_fp32'].get(m, float('nan')):>8.2f}{g:>11.1f}{g * v:>9.0f}"
+                  f"{r['peak_rss_mib'][m]:>7} MiB{r['warmup_s'][m]:>11.1f}   {cl}")
         if r["compile_s"]:
             print("  compile (first batch, once per process): "
                   + ", ".join(f"{k} {v:.1f} s" for k, v in r["compile_s"].items()))

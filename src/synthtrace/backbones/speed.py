@@ -51,7 +51,7 @@ from synthtrace.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 BASE_PRECISIONS = ("fp32", "bf16", "int8")
-TOME_R = (4, 8, 12, 16, 20)  # the token-merging r values that have precision names
+TOME_R = (4, 8, 12, 16, 18, 20)  # the token-merging r values that have precision names
 PRECISIONS = BASE_PRECISIONS + tuple(
     f"{b}+tome{r}" for b in BASE_PRECISIONS for r in ("", *TOME_R)
 )

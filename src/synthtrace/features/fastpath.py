@@ -1,4 +1,5 @@
-"""Does the fast path decide like float32? The agreement check for bf16 / int8 / compile.
+"""Does the fast path decide like float32? The agreement check for bf16 / int8 / compile /
+token merging (``bf16+tome16`` ...).
 
 Protocol (issue 8): a linear probe is fitted on **float32** features of the
 ``train`` split, calibrated and thresholded on float32 features of ``val``
