@@ -62,7 +62,7 @@ def split_precision(precision: str) -> tuple[str, int | None]:
     base, _, extra = precision.partition("+")
     if not extra:
         return base, None
-    if not extra.startswith("tome"):
+    if not extra.startswith("tome") or not (extra[4:] == "" or extra[4:].isdigit()):
         raise ConfigError(f"precision {precision!r} is not supported; expected one of {list(PRECISIONS)}.")
     from synthtrace.backbones.token_merging import DEFAULT_R
 
