@@ -1,11 +1,15 @@
 """Open-world discovery and attribution on the built-in benchmark (numbers labelled as such).
 
-    python benchmarks/discovery_bench.py --bench DIR [--features fingerprint|cnn] [--iterations 4] [--seeds 3]
-        [--split-postprocessed] [--grid "name=v1,v2;name=..."] [--cache F.npz] [--out F.json]
+    python benchmarks/discovery_bench.py --bench DIR [--features fingerprint|cnn|cnn+fingerprint] [--iterations 4]
+        [--seeds 3] [--split-postprocessed] [--grid "name=v1,v2;name=..."] [--cache F.npz] [--out F.json]
+        [--epochs N --residual --augment P --crop C --fp-cache FP.npz --threads T --no-discovery]
 
 1. Features of every fake (splices left out): ``fingerprint`` (default; the
-   handcrafted grid-aligned residual statistics of ``synthtrace.features.fingerprint``)
-   or ``cnn`` (cnn-small trained to classify the seen sources, 64-d pooled features).
+   handcrafted grid-aligned residual statistics of ``synthtrace.features.fingerprint``),
+   ``cnn`` (the learned fingerprint: cnn-small trained to classify the seen sources on
+   grid-aligned crops of the train split, 64-d pooled features; ``--residual`` feeds it
+   the Laplacian noise residual, ``--augment`` the build's own platform post-processing)
+   or ``cnn+fingerprint`` (both side by side, each dimension standardised downstream).
 2. Attribution head (known = seen sources, train split), threshold calibrated on the
    val split: closed-set top-1/top-3 on seen sources of the test split; unknown-vs-known
    AUROC / FPR@95 on the test split (held-out sources = unknown) for the WTA test and
@@ -27,7 +31,16 @@ import zlib
 import numpy as np
 
 
-def cnn_features(imgs, source, split, seen, epochs: int, seed: int) -> np.ndarray:
+def cnn_features(imgs, source, split, seen, epochs: int, seed: int, *, augment: float = 0.0, residual: bool = False,
+                 crop: int = 64) -> np.ndarray:
+    """cnn-small trained to classify the seen sources (train split); its 64-d pooled features.
+
+    Crops are grid-aligned (offsets multiples of 8) so the up-sampling period stays in
+    phase. ``augment`` > 0 applies the build's own platform post-processing (resize
+    0.5–0.9× and back, or blur σ 0.3–0.7) to that share of training images, after the
+    JPEG they already went through (the build does it before). ``residual`` feeds the
+    per-channel 4-neighbour Laplacian residual instead of pixels, the same high-pass
+    the handcrafted fingerprint starts from."""
     import torch
     import torch.nn.functional as F
 
@@ -38,32 +51,63 @@ def cnn_features(imgs, source, split, seen, epochs: int, seed: int) -> np.ndarra
     rng = np.random.default_rng(seed)
     model = CNNSmall()
     model.classifier = torch.nn.Linear(model.feature_dim, len(seen))
+    lap = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]]).expand(3, 1, 3, 3).contiguous()
+
+    def prep(x: torch.Tensor) -> torch.Tensor:
+        if not residual:
+            return x
+        r = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), lap, groups=3)
+        return r / (r.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt() + 1e-6)
+
+    def platform(rgb: np.ndarray) -> np.ndarray:
+        from synthtrace.bench.build import postprocess, to_uint8
+
+        return to_uint8(postprocess(rgb.astype(np.float32) / 255.0, rng, 1.0))
+
     tr = np.flatnonzero(split == "train")
+    va = np.flatnonzero((split == "val") & np.isin(source, seen))
     ytr = np.array([seen.index(s) for s in source[tr]])
+    yva = np.array([seen.index(s) for s in source[va]])
     tens = [to_tensor(im) for im in imgs]
+
+    def embed_all(idx) -> np.ndarray:
+        model.eval()
+        with torch.inference_mode():
+            return np.concatenate([model.embed(prep(torch.stack([tens[i] for i in idx[s : s + 64]]))).numpy()
+                                   for s in range(0, len(idx), 64)])
+
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
+    t0 = time.perf_counter()
     for ep in range(epochs):
         model.train()
         order = rng.permutation(tr.size)
+        correct = 0
         for s in range(0, order.size, 32):
             idx = order[s : s + 32]
             batch = []
             for i in idx:
                 t = tens[tr[i]]
+                if augment > 0 and rng.uniform() < augment:
+                    t = to_tensor(platform(imgs[tr[i]]))
                 h, w = t.shape[-2:]
-                top, left = int(rng.integers(0, (h - 64) // 8 + 1)) * 8, int(rng.integers(0, (w - 64) // 8 + 1)) * 8
-                batch.append(t[:, top : top + 64, left : left + 64])
-            loss = F.cross_entropy(model.classifier(model.embed(torch.stack(batch))), torch.from_numpy(ytr[idx]),
-                                   label_smoothing=0.1)
+                top, left = int(rng.integers(0, (h - crop) // 8 + 1)) * 8, int(rng.integers(0, (w - crop) // 8 + 1)) * 8
+                batch.append(t[:, top : top + crop, left : left + crop])
+            logits = model.classifier(model.embed(prep(torch.stack(batch))))
+            yb = torch.from_numpy(ytr[idx])
+            loss = F.cross_entropy(logits, yb, label_smoothing=0.1)
+            correct += int((logits.argmax(1) == yb).sum())
             opt.zero_grad()
             loss.backward()
             opt.step()
         sched.step()
-        print(f"epoch {ep + 1}/{epochs}: loss {loss.item():.3f}", flush=True)
-    model.eval()
-    with torch.inference_mode():
-        return np.concatenate([model.embed(torch.stack(tens[s : s + 64])).numpy() for s in range(0, len(tens), 64)])
+        if (ep + 1) % 5 == 0 or ep + 1 == epochs:
+            Eva = torch.from_numpy(embed_all(va))
+            with torch.inference_mode():
+                acc_va = float((model.classifier(Eva).argmax(1).numpy() == yva).mean())
+            print(f"epoch {ep + 1}/{epochs}: loss {loss.item():.3f}, train-crop acc {correct / tr.size:.3f}, "
+                  f"val acc (whole images, seen sources) {acc_va:.3f}, {time.perf_counter() - t0:.0f} s", flush=True)
+    return embed_all(np.arange(len(tens)))
 
 
 def postprocessed_fakes(bench: str, fakes, splits=("test",)) -> np.ndarray:
@@ -113,8 +157,16 @@ def postprocessed_fakes(bench: str, fakes, splits=("test",)) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", required=True)
-    ap.add_argument("--features", default="fingerprint", choices=["fingerprint", "cnn"])
+    ap.add_argument("--features", default="fingerprint", choices=["fingerprint", "cnn", "cnn+fingerprint"],
+                    help="cnn+fingerprint: the cnn's 64-d pooled features next to the fingerprint features "
+                         "(both standardised per dimension downstream)")
     ap.add_argument("--epochs", type=int, default=30, help="cnn features only")
+    ap.add_argument("--augment", type=float, default=0.0,
+                    help="cnn: share of training images given the build's platform post-processing (resize/blur)")
+    ap.add_argument("--residual", action="store_true", help="cnn: train on the Laplacian noise residual, not pixels")
+    ap.add_argument("--crop", type=int, default=64, help="cnn: grid-aligned training crop size")
+    ap.add_argument("--fp-cache", default=None, help="cnn+fingerprint: npz cache of the fingerprint part")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads")
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--seeds", type=int, default=1,
@@ -127,6 +179,7 @@ def main() -> None:
     ap.add_argument("--split-postprocessed", action="store_true",
                     help="also report test numbers separately for fakes the build post-processed (resize/blur) "
                          "and untouched ones (re-renders the test scenes to find out; ~30 s)")
+    ap.add_argument("--no-discovery", action="store_true", help="stop after the attribution numbers")
     args = ap.parse_args()
 
     from sklearn.cluster import KMeans
@@ -143,29 +196,47 @@ def main() -> None:
     seen = sorted(set(source[split == "train"]))
     print(f"built-in benchmark {args.bench}: {len(fakes)} fake images, {len(seen)} seen sources {seen}")
     t0 = time.perf_counter()
-    feats = None
-    if args.cache:
-        try:
-            z = np.load(args.cache)
-            if z["n"] == len(fakes) and str(z["kind"]) == args.features:
-                feats = z["X"]
-        except OSError:
-            pass
-    if feats is None:
-        if args.features == "fingerprint":
-            from synthtrace.features.fingerprint import fingerprint_files
+    if args.threads:
+        import torch
 
-            feats = fingerprint_files([m.path_of(r) for r in fakes])
-        else:
-            from synthtrace.io.images import load_images
+        torch.set_num_threads(args.threads)
 
-            imgs = [im.rgb for im in load_images([m.path_of(r) for r in fakes])]
-            feats = cnn_features(imgs, source, split, seen, args.epochs, args.seed)
-        if args.cache:
-            np.savez(args.cache, X=feats, n=len(fakes), kind=args.features)
+    def cached(path, kind, compute):
+        if path:
+            try:
+                z = np.load(path)
+                if z["n"] == len(fakes) and str(z["kind"]) == kind:
+                    return z["X"]
+            except OSError:
+                pass
+        X = compute()
+        if path:
+            np.savez(path, X=X, n=len(fakes), kind=kind)
+        return X
+
+    def fp():
+        from synthtrace.features.fingerprint import fingerprint_files
+
+        return fingerprint_files([m.path_of(r) for r in fakes])
+
+    def cnn():
+        from synthtrace.io.images import load_images
+
+        imgs = [im.rgb for im in load_images([m.path_of(r) for r in fakes])]
+        return cnn_features(imgs, source, split, seen, args.epochs, args.seed, augment=args.augment,
+                            residual=args.residual, crop=args.crop)
+
+    cnn_kind = (f"cnn:epochs={args.epochs}:augment={args.augment}:residual={args.residual}:crop={args.crop}"
+                f":seed={args.seed}")
+    if args.features == "fingerprint":
+        feats = cached(args.cache, "fingerprint", fp)
+    elif args.features == "cnn":
+        feats = cached(args.cache, cnn_kind, cnn)
+    else:
+        feats = np.hstack([cached(args.cache, cnn_kind, cnn), cached(args.fp_cache, "fingerprint", fp)])
     print(f"{args.features} features {feats.shape} in {time.perf_counter() - t0:.1f} s")
 
-    res: dict = {"bench": args.bench, "features": args.features}
+    res: dict = {"bench": args.bench, "features": args.features, "cnn": cnn_kind if "cnn" in args.features else None}
     # 2. attribution
     is_seen = np.isin(source, seen)
     trm, vam, tem = split == "train", (split == "val") & is_seen, split == "test"
@@ -203,6 +274,11 @@ def main() -> None:
                   f"{r['n_seen_test']} of seen sources): top-1 {r['top1']:.3f}, unknown AUROC wta "
                   f"{r['auroc_wta']:.3f} / msp {r['auroc_msp']:.3f} / energy {r['auroc_energy']:.3f}")
 
+    if args.no_discovery:
+        if args.out:
+            with open(args.out, "w") as fh:
+                json.dump(res, fh, indent=1, default=str)
+        return
     # 3. discovery: val half chooses the settings, test half is reported
     scene = np.array([r.scene_id or r.path for r in fakes])
     half = np.array([zlib.crc32(s.encode()) % 2 for s in scene])
