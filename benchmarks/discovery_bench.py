@@ -2,7 +2,7 @@
 
     python benchmarks/discovery_bench.py --bench DIR [--features fingerprint|cnn|cnn+fingerprint] [--iterations 4]
         [--seeds 3] [--split-postprocessed] [--grid "name=v1,v2;name=..."] [--cache F.npz] [--out F.json]
-        [--epochs N --residual --augment P --crop C --fp-cache FP.npz --threads T --no-discovery]
+        [--epochs N --residual --augment P --crop C --fp-cache FP.npz --fp-pca N --threads T --no-discovery]
 
 1. Features of every fake (splices left out): ``fingerprint`` (default; the
    handcrafted grid-aligned residual statistics of ``synthtrace.features.fingerprint``),
@@ -166,6 +166,9 @@ def main() -> None:
     ap.add_argument("--residual", action="store_true", help="cnn: train on the Laplacian noise residual, not pixels")
     ap.add_argument("--crop", type=int, default=64, help="cnn: grid-aligned training crop size")
     ap.add_argument("--fp-cache", default=None, help="cnn+fingerprint: npz cache of the fingerprint part")
+    ap.add_argument("--fp-pca", type=int, default=None,
+                    help="cnn+fingerprint: reduce the fingerprint part to this many principal components (fitted on "
+                         "the train split) so its 1494 dimensions do not outweigh the cnn's 64 once standardised")
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
@@ -233,7 +236,14 @@ def main() -> None:
     elif args.features == "cnn":
         feats = cached(args.cache, cnn_kind, cnn)
     else:
-        feats = np.hstack([cached(args.cache, cnn_kind, cnn), cached(args.fp_cache, "fingerprint", fp)])
+        F_fp = cached(args.fp_cache, "fingerprint", fp)
+        if args.fp_pca:
+            from sklearn.decomposition import PCA
+
+            tr_ = split == "train"
+            mu, sd = F_fp[tr_].mean(0), F_fp[tr_].std(0) + 1e-12
+            F_fp = PCA(args.fp_pca, random_state=args.seed).fit((F_fp[tr_] - mu) / sd).transform((F_fp - mu) / sd)
+        feats = np.hstack([cached(args.cache, cnn_kind, cnn), F_fp])
     print(f"{args.features} features {feats.shape} in {time.perf_counter() - t0:.1f} s")
 
     res: dict = {"bench": args.bench, "features": args.features, "cnn": cnn_kind if "cnn" in args.features else None}
