@@ -24,3 +24,15 @@ def tiny_bundle(tiny_bench, tmp_path_factory):
     out = tmp_path_factory.mktemp("bundle")
     train_detector(tiny_bench / "manifest.csv", out, epochs=2, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def hf_probe_bundle(tiny_bench, tmp_path_factory):
+    """A linear-probe bundle on a tiny random hf: ViT, trained on ``tiny_bench`` (for onboarding)."""
+    from synthtrace.backbones.tiny import save_tiny_model
+    from synthtrace.train import train_detector
+
+    root = tmp_path_factory.mktemp("hf_probe")
+    vit = save_tiny_model("vit", root / "vit")
+    train_detector(tiny_bench / "manifest.csv", root / "det", backbone=f"hf:{vit}", progress=False)
+    return root / "det"

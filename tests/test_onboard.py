@@ -11,17 +11,6 @@ from synthtrace.onboard import OnboardProtocol, load_pairs, manifest_from_dirs, 
 pytest.importorskip("peft")
 
 
-@pytest.fixture(scope="module")
-def probe_bundle(tiny_bench, tmp_path_factory):
-    from synthtrace.backbones.tiny import save_tiny_model
-    from synthtrace.train import train_detector
-
-    root = tmp_path_factory.mktemp("onboard")
-    vit = save_tiny_model("vit", root / "vit")
-    train_detector(tiny_bench / "manifest.csv", root / "det", backbone=f"hf:{vit}", progress=False)
-    return root / "det"
-
-
 FAST = dict(max_epochs=2, batch_size=8)
 
 
@@ -43,10 +32,10 @@ def test_pairs_without_scene_ids_are_random_and_say_so():
         load_pairs(Manifest(root=__import__("pathlib").Path("."), rows=rows), sources=["nope"])
 
 
-def test_run_onboarding_shape_and_protocol(probe_bundle, tiny_bench, tmp_path):
+def test_run_onboarding_shape_and_protocol(hf_probe_bundle, tiny_bench, tmp_path):
     protocol = OnboardProtocol(shots=(4, 6), seeds=2, lora=FineTuneConfig(rank=2, alpha=4, **FAST),
                                full_ft=FineTuneConfig(mode="full", **FAST))
-    result = run_onboarding(probe_bundle, tiny_bench / "manifest.csv", protocol, families=["ldm"],
+    result = run_onboarding(hf_probe_bundle, tiny_bench / "manifest.csv", protocol, families=["ldm"],
                             progress=False, save_dir=tmp_path / "ft")
     d = result.to_dict()
     assert set(d) == {"protocol", "results", "runs"}
@@ -67,9 +56,9 @@ def test_run_onboarding_shape_and_protocol(probe_bundle, tiny_bench, tmp_path):
     assert s["lora"]["4"]["mean"] == pytest.approx(np.mean(v)) and s["lora"]["4"]["std"] == pytest.approx(np.std(v, ddof=1))
 
 
-def test_onboarding_errors(probe_bundle, tiny_bench, tiny_bundle):
+def test_onboarding_errors(hf_probe_bundle, tiny_bench, tiny_bundle):
     with pytest.raises(InputError, match="lower --shots"):
-        run_onboarding(probe_bundle, tiny_bench / "manifest.csv", OnboardProtocol(shots=(25,), seeds=1),
+        run_onboarding(hf_probe_bundle, tiny_bench / "manifest.csv", OnboardProtocol(shots=(25,), seeds=1),
                        families=["ldm"], progress=False)
     with pytest.raises(ConfigError, match="hf: backbone"):
         run_onboarding(tiny_bundle, tiny_bench / "manifest.csv", OnboardProtocol(shots=(4,), seeds=1), progress=False)

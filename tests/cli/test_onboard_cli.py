@@ -10,21 +10,10 @@ from synthtrace.cli.app import app
 pytest.importorskip("peft")
 
 
-@pytest.fixture(scope="module")
-def probe_bundle(tiny_bench, tmp_path_factory):
-    from synthtrace.backbones.tiny import save_tiny_model
-    from synthtrace.train import train_detector
-
-    root = tmp_path_factory.mktemp("onboard_cli")
-    vit = save_tiny_model("vit", root / "vit")
-    train_detector(tiny_bench / "manifest.csv", root / "det", backbone=f"hf:{vit}", progress=False)
-    return root / "det"
-
-
-def test_onboard_manifest_json_and_out(probe_bundle, tiny_bench, tmp_path):
+def test_onboard_manifest_json_and_out(hf_probe_bundle, tiny_bench, tmp_path):
     out = tmp_path / "results.json"
     res = CliRunner().invoke(app, [
-        "onboard", "--detector", str(probe_bundle), "--manifest", str(tiny_bench / "manifest.csv"), "--family", "ldm",
+        "onboard", "--detector", str(hf_probe_bundle), "--manifest", str(tiny_bench / "manifest.csv"), "--family", "ldm",
         "--shots", "4", "--seeds", "2", "--rank", "2", "--alpha", "4", "--max-epochs", "1", "--json", "--out", str(out),
     ])
     assert res.exit_code == 0, res.output
@@ -34,7 +23,7 @@ def test_onboard_manifest_json_and_out(probe_bundle, tiny_bench, tmp_path):
     assert len(printed["results"]["lora"]["4"]) == 2
 
 
-def test_onboard_table_from_folders(probe_bundle, tiny_bench, tmp_path):
+def test_onboard_table_from_folders(hf_probe_bundle, tiny_bench, tmp_path):
     import shutil
 
     from synthtrace.io.manifest import read_manifest
@@ -45,7 +34,7 @@ def test_onboard_table_from_folders(probe_bundle, tiny_bench, tmp_path):
         for r in [r for r in m if r.label == label and not r.mask_path][:16]:
             shutil.copy(m.path_of(r), tmp_path / label / r.path.replace("/", "_"))
     res = CliRunner().invoke(app, [
-        "onboard", "--detector", str(probe_bundle), "--real", str(tmp_path / "real"), "--fake", str(tmp_path / "fake"),
+        "onboard", "--detector", str(hf_probe_bundle), "--real", str(tmp_path / "real"), "--fake", str(tmp_path / "fake"),
         "--shots", "2", "--seeds", "2", "--methods", "linear_probe,lora", "--max-epochs", "1", "--rank", "2",
     ])
     assert res.exit_code == 0, res.output
@@ -53,6 +42,6 @@ def test_onboard_table_from_folders(probe_bundle, tiny_bench, tmp_path):
     assert "unmatched" in res.stdout
 
 
-def test_onboard_needs_data(probe_bundle):
-    res = CliRunner().invoke(app, ["onboard", "--detector", str(probe_bundle), "--shots", "4"])
+def test_onboard_needs_data(hf_probe_bundle):
+    res = CliRunner().invoke(app, ["onboard", "--detector", str(hf_probe_bundle), "--shots", "4"])
     assert res.exit_code != 0
