@@ -36,7 +36,8 @@ import numpy as np
 
 from synthtrace.errors import InputError
 
-__all__ = ["FINGERPRINT_NAME", "grid_centre_crop", "fingerprint_dim", "fingerprint_features", "fingerprint_files"]
+__all__ = ["FINGERPRINT_NAME", "grid_centre_crop", "fingerprint_dim", "fingerprint_features", "fingerprint_files",
+           "noise_residual"]
 
 FINGERPRINT_NAME = "fingerprint-v1"
 """Stored in bundles and runs so that features of another version are never mixed."""
@@ -90,11 +91,19 @@ def fingerprint_features(images: np.ndarray | Sequence[np.ndarray], *, period: i
     return np.concatenate(out).astype(np.float32)
 
 
-def _features(x: np.ndarray, p: int) -> np.ndarray:
-    n, h, w, _ = x.shape
+def noise_residual(x: np.ndarray) -> np.ndarray:
+    """Step 1 for a float batch (n, H, W, 3): 4-neighbour residual per channel, cyclic
+    borders, zero mean per channel, RMS-normalised per image. The learned fingerprint
+    (``learned_fingerprint.noise_residual``) uses the same definition in torch."""
     r = x - 0.25 * (np.roll(x, 1, 1) + np.roll(x, -1, 1) + np.roll(x, 1, 2) + np.roll(x, -1, 2))
     r -= r.mean(axis=(1, 2), keepdims=True)
     r /= np.sqrt((r * r).mean(axis=(1, 2, 3), keepdims=True) + 1e-12)
+    return r
+
+
+def _features(x: np.ndarray, p: int) -> np.ndarray:
+    n, h, w, _ = x.shape
+    r = noise_residual(x)
     parts = [_fold(r, p)]
     for dy, dx in _LAGS:
         parts.append(_fold((r * np.roll(r, (-dy, -dx), axis=(1, 2))).mean(axis=-1), p))

@@ -1,0 +1,174 @@
+"""The learned fingerprint: residual definition, training, save/load, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from synthtrace.errors import BundleError, ConfigError, InputError, NotFittedError
+from synthtrace.features.learned_fingerprint import (
+    LearnedFingerprint, LearnedFingerprintConfig, is_learned_fingerprint, noise_residual, platform_augment)
+
+TINY = dict(widths=(8, 8, 16, 16), strides=(1, 1, 2, 2), crop=32, batch_size=16)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Many tiny ops: on a busy shared CPU, intra-op threads only add waits."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def two_sources(n: int, seed: int, size: int = 48) -> tuple[list[np.ndarray], list[str]]:
+    """Random smooth content plus a faint fixed pattern of period 2 (source a) or 4 (source b)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    p2 = np.where((yy + xx) % 2 == 0, 1.0, -1.0)
+    p4 = np.tile(np.random.default_rng(99).choice([-1.0, 1.0], (4, 4)), (size // 4, size // 4))
+    imgs, labels = [], []
+    for i in range(n):
+        low = rng.uniform(40, 215, (6, 6, 3)).astype(np.uint8)
+        smooth = np.asarray(Image.fromarray(low).resize((size, size), Image.BICUBIC), dtype=np.float64)
+        pat, lab = (p2, "a") if i % 2 == 0 else (p4, "b")
+        imgs.append(np.clip(np.rint(smooth + 3.0 * pat[..., None]), 0, 255).astype(np.uint8))
+        labels.append(lab)
+    return imgs, labels
+
+
+def test_residual_equals_the_handcrafted_definition():
+    from synthtrace.features.fingerprint import noise_residual as np_residual
+    from synthtrace.heads.cnn_small import to_tensor
+
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (3, 40, 56, 3), dtype=np.uint8)
+    ref = np_residual(imgs.astype(np.float64) / 255.0)  # pixels in [0, 1], channels last
+    x64 = torch.from_numpy(imgs.transpose(0, 3, 1, 2).astype(np.float64)) / 127.5 - 1.0  # [-1, 1], channels first
+    got = noise_residual(x64)
+    np.testing.assert_allclose(got.numpy().transpose(0, 2, 3, 1), ref, atol=1e-9)
+    # the handcrafted fingerprint's own float32 path agrees as well
+    ref32 = np_residual(imgs.astype(np.float32) / 255.0)
+    got32 = noise_residual(torch.stack([to_tensor(im) for im in imgs]))
+    np.testing.assert_allclose(got32.numpy().transpose(0, 2, 3, 1), ref32, atol=1e-4)
+    # cyclic: a flat image has no residual, a shifted image the shifted residual
+    assert torch.all(noise_residual(torch.ones(1, 3, 16, 16)) == 0)
+    x = torch.from_numpy(ref[:1].transpose(0, 3, 1, 2).copy())
+    np.testing.assert_allclose(noise_residual(torch.roll(x, (3, 5), (2, 3))), torch.roll(noise_residual(x), (3, 5), (2, 3)),
+                               atol=1e-9)
+
+
+def test_config_round_trip_and_validation():
+    cfg = LearnedFingerprintConfig(epochs=3, augment=0.25, **TINY)
+    d = cfg.to_dict()
+    assert d["widths"] == [8, 8, 16, 16]
+    assert LearnedFingerprintConfig.from_dict(d) == cfg
+    assert LearnedFingerprintConfig().network().widths == LearnedFingerprintConfig().widths
+    with pytest.raises(ConfigError, match="epoch_count"):
+        LearnedFingerprintConfig.from_dict({**d, "epoch_count": 3})
+    with pytest.raises(ConfigError, match="multiple of 8"):
+        LearnedFingerprintConfig(crop=60)
+    with pytest.raises(ConfigError, match="augment"):
+        LearnedFingerprintConfig(augment=1.5)
+
+
+def test_platform_augment_keeps_shape_and_type():
+    rng = np.random.default_rng(0)
+    im = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    out = platform_augment(im, rng)
+    assert out.shape == im.shape and out.dtype == np.uint8 and not np.array_equal(out, im)
+    wide = platform_augment(rng.integers(0, 256, (40, 64, 3), dtype=np.uint8), rng)
+    assert wide.shape == (40, 40, 3)
+    with pytest.raises(InputError, match="uint8"):
+        platform_augment(im.astype(np.float32), rng)
+
+
+def test_it_learns_a_periodic_trace_and_round_trips(tmp_path):
+    imgs, labels = two_sources(64, seed=0)
+    vimgs, vlabels = two_sources(32, seed=1)
+    cfg = LearnedFingerprintConfig(epochs=5, augment=0.0, **TINY)
+    fp = LearnedFingerprint(cfg).fit(imgs, labels, val_images=vimgs, val_labels=vlabels, progress=False)
+    assert list(fp.classes_) == ["a", "b"]
+    assert fp.training_["val_accuracy"] >= 0.9, fp.history_
+    assert fp.history_[4]["val_accuracy"] == fp.training_["val_accuracy"]
+    acc = np.mean(fp.predict(vimgs) == np.asarray(vlabels))
+    assert acc == fp.training_["val_accuracy"]
+
+    X = fp.transform(vimgs)
+    assert X.shape == (32, 16) and X.dtype == np.float32
+    p = fp.predict_proba(vimgs)
+    np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)
+
+    # images of different sizes go through one call; each is analysed on its own
+    mixed = [vimgs[0], np.pad(vimgs[1], ((0, 16), (0, 8), (0, 0)), mode="wrap"), vimgs[2]]
+    Xm = fp.transform(mixed)
+    np.testing.assert_allclose(Xm[[0, 2]], X[[0, 2]], rtol=1e-5, atol=1e-6)
+
+    fp.save_pretrained(tmp_path / "fp")
+    assert is_learned_fingerprint(tmp_path / "fp") and not is_learned_fingerprint(tmp_path)
+    back = LearnedFingerprint.from_pretrained(tmp_path / "fp")
+    assert back.config == cfg and list(back.classes_) == ["a", "b"]
+    assert back.training_["val_accuracy"] == fp.training_["val_accuracy"]
+    np.testing.assert_array_equal(back.transform(vimgs), X)
+
+
+def test_same_seed_same_weights_and_augmentation_runs():
+    imgs, labels = two_sources(12, seed=2, size=40)
+    cfg = LearnedFingerprintConfig(epochs=2, augment=0.5, seed=7, **TINY)
+    a = LearnedFingerprint(cfg).fit(imgs, labels, progress=False)
+    b = LearnedFingerprint(cfg).fit(imgs, labels, progress=False)
+    sa, sb = a.model_.state_dict(), b.model_.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    c = LearnedFingerprint(LearnedFingerprintConfig(epochs=2, augment=0.5, seed=8, **TINY)).fit(imgs, labels, progress=False)
+    assert not torch.equal(c.model_.state_dict()["features.0.weight"], sa["features.0.weight"])
+    assert a.training_["val_accuracy"] is None and a.training_["n_val"] == 0
+
+
+def test_transform_files_and_errors(tmp_path):
+    from PIL import Image
+
+    imgs, labels = two_sources(8, seed=3, size=40)
+    fp = LearnedFingerprint(LearnedFingerprintConfig(epochs=1, augment=0.0, **TINY)).fit(imgs, labels, progress=False)
+    paths = []
+    for i, im in enumerate(imgs[:3]):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(im).save(paths[-1])
+    np.testing.assert_allclose(fp.transform_files(paths), fp.transform(imgs[:3]), rtol=1e-5, atol=1e-6)
+
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(InputError, match="broken.png"):
+        fp.transform_files([paths[0], bad])
+    Image.fromarray(imgs[0][:10, :10]).save(tmp_path / "tiny.png")
+    with pytest.raises(InputError, match="tiny.png.*too small"):
+        fp.transform_files([paths[0], tmp_path / "tiny.png"])
+
+    with pytest.raises(NotFittedError):
+        LearnedFingerprint().transform(imgs)
+    with pytest.raises(InputError, match="2 labels"):
+        LearnedFingerprint(LearnedFingerprintConfig(epochs=1, **TINY)).fit(imgs, ["a"] * len(imgs), progress=False)
+    with pytest.raises(InputError, match="smaller than the 64-px crop"):
+        LearnedFingerprint(LearnedFingerprintConfig(epochs=1, crop=64)).fit(imgs, labels, progress=False)
+
+
+def test_from_pretrained_errors_name_the_folder_and_the_fix(tmp_path):
+    with pytest.raises(BundleError, match=r"nowhere.*fingerprint train"):
+        LearnedFingerprint.from_pretrained(tmp_path / "nowhere")
+    with pytest.raises(BundleError, match="learned_fingerprint.json missing"):
+        LearnedFingerprint.from_pretrained(tmp_path)
+    imgs, labels = two_sources(8, seed=4, size=40)
+    fp = LearnedFingerprint(LearnedFingerprintConfig(epochs=1, augment=0.0, **TINY)).fit(imgs, labels, progress=False)
+    d = fp.save_pretrained(tmp_path / "fp")
+    (d / "learned_fingerprint.safetensors").write_bytes(b"garbage")
+    with pytest.raises(BundleError, match="corrupt weights"):
+        LearnedFingerprint.from_pretrained(d)
+    (d / "learned_fingerprint.safetensors").unlink()
+    with pytest.raises(BundleError, match="safetensors is missing"):
+        LearnedFingerprint.from_pretrained(d)
+    (d / "learned_fingerprint.json").write_text("{not json")
+    with pytest.raises(BundleError, match="corrupt"):
+        LearnedFingerprint.from_pretrained(d)
+    assert not is_learned_fingerprint(d)
