@@ -15,6 +15,7 @@ from synthtrace.cli import attribute, backbones, bench, demo, discover, evaluate
 from synthtrace.cli import features as features_cli
 from synthtrace.cli import onboard
 from synthtrace.cli import serve
+from synthtrace.cli import fingerprint as fingerprint_cli
 from synthtrace.errors import SynthtraceError
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(backbones.app, name="backbones")
 app.add_typer(zoo.app, name="zoo")
 app.add_typer(features_cli.app, name="features")
+app.add_typer(fingerprint_cli.app, name="fingerprint")
 app.command("train")(train.train)
 app.command("eval")(evaluate.evaluate)
 app.command("scan")(scan.scan)

@@ -29,8 +29,14 @@ def attribute(
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
     fit: Path = typer.Option(None, "--fit", help="manifest.csv of labelled fakes: fit the head on its train split, "
                              "calibrate the unknown threshold on its val split, save it into the bundle."),
-    features: str = typer.Option("fingerprint", help="With --fit: fingerprint (handcrafted, any bundle) or backbone "
-                                 "(the bundle's cnn-small features)."),
+    features: str = typer.Option("fingerprint", help="With --fit: fingerprint (handcrafted, any bundle), backbone "
+                                 "(the bundle's cnn-small features) or learned (a learned fingerprint trained on the "
+                                 "manifest's train split into BUNDLE/fingerprint/; minutes on a CPU)."),
+    fingerprint: Path = typer.Option(None, "--fingerprint", help="With --fit: a learned fingerprint folder from "
+                                     "`synthtrace fingerprint train` to use (copied into BUNDLE/fingerprint/; implies "
+                                     "--features learned)."),
+    fingerprint_epochs: int = typer.Option(80, help="With --fit --features learned: training epochs of the learned "
+                                           "fingerprint."),
     level: str = typer.Option("source", help="With --fit: attribute to each source or to its family."),
     unknown_score: str = typer.Option("wta", help="With --fit: wta (per-cluster WTA-hash test), msp or energy."),
     known_tpr: float = typer.Option(0.95, help="With --fit: share of known validation images the threshold keeps."),
@@ -42,8 +48,16 @@ def attribute(
     from synthtrace.heads.attribution import attribution_records, fit_bundle_head, head_features, load_attribution_head
 
     if fit is not None:
+        fp_config = None
+        if fingerprint is not None:
+            features = "learned"
+        elif features == "learned":
+            from synthtrace.features.learned_fingerprint import LearnedFingerprintConfig
+
+            fp_config = LearnedFingerprintConfig(epochs=fingerprint_epochs)
         head, summary = fit_bundle_head(detector, fit, level=level, features=features, unknown_score=unknown_score,
-                                        known_tpr=known_tpr, random_state=seed)
+                                        known_tpr=known_tpr, random_state=seed, fingerprint=fingerprint,
+                                        fingerprint_config=fp_config, progress=not as_json)
         if as_json:
             out.print_json(json.dumps(summary))
         else:

@@ -24,7 +24,9 @@ def discover(
     known: Path = typer.Option(..., "--known", help="manifest.csv of labelled images of known sources (column `source`)."),
     out: Path = typer.Option(..., "--out", help="Run folder: clusters.json/.csv, iterations.json, index.html, state/."),
     features: str = typer.Option("fingerprint", "--features", help="fingerprint (handcrafted grid-aligned residual "
-                                 "statistics, no model needed) or a cnn-small bundle folder whose backbone gives the features."),
+                                 "statistics, no model needed), a learned fingerprint folder (`synthtrace fingerprint "
+                                 "train`: trained on your known sources; better than the handcrafted one on the built-in "
+                                 "benchmark), or a cnn-small bundle folder whose backbone gives the features."),
     iterations: int = typer.Option(4, help="Iterations of the loop (an interrupted run resumes from --out)."),
     n_clusters: int = typer.Option(500, help="k of the k-means step (paper: 500)."),
     min_cluster_size: int = typer.Option(100, help="Discovered clusters smaller than this go back (paper: 100)."),
@@ -36,6 +38,7 @@ def discover(
     from synthtrace.discovery.openworld import OpenWorldDiscovery
     from synthtrace.discovery.run import write_run
     from synthtrace.features.extract import extract_features
+    from synthtrace.features.learned_fingerprint import LearnedFingerprint, is_learned_fingerprint
     from synthtrace.io.manifest import read_manifest
 
     km = read_manifest(known)
@@ -46,6 +49,10 @@ def discover(
 
         Xk = fingerprint_files([km.path_of(r) for r in rows], progress=True)
         Xd = fingerprint_files(files, progress=True)
+    elif is_learned_fingerprint(features):
+        fp = LearnedFingerprint.from_pretrained(features)
+        Xk = fp.transform_files([km.path_of(r) for r in rows], progress=True)
+        Xd = fp.transform_files(files, progress=True)
     else:
         bb = CNNSmallBackbone(weights=features)
         Xk = extract_features([km.path_of(r) for r in rows], bb, pooling="mean", progress=False)

@@ -32,7 +32,8 @@ __all__ = ["AttributionHead", "UNKNOWN", "attribution_records", "fit_bundle_head
 UNKNOWN = "unknown"
 _SCORES = ("wta", "msp", "energy")
 _LEVELS = ("source", "family")
-_FEATURES = ("fingerprint", "backbone")
+_FEATURES = ("fingerprint", "backbone", "learned")
+LEARNED_DIR = "fingerprint"  # a learned fingerprint's folder inside a bundle (features="learned")
 
 
 def _logsumexp(z: np.ndarray) -> np.ndarray:
@@ -51,8 +52,10 @@ class AttributionHead:
     n_hashes, window, percentile : the WTA test (paper: 2048, 2, 0.9).
     known_tpr : share of known validation samples kept by the calibrated threshold.
     features : what the head was fitted on, so that a bundle's head is fed the same:
-        ``"fingerprint"`` (``synthtrace.features.fingerprint``, the default) or
-        ``"backbone"`` (the bundle's cnn-small backbone, mean-pooled).
+        ``"fingerprint"`` (``synthtrace.features.fingerprint``, the default),
+        ``"backbone"`` (the bundle's cnn-small backbone, mean-pooled) or ``"learned"``
+        (the learned fingerprint stored in the bundle's ``fingerprint/`` folder,
+        ``synthtrace.features.learned_fingerprint``).
     random_state : seed of the hash permutations.
 
     Attributes after fit: ``classes_`` (label strings), ``coef_``, ``intercept_``,
@@ -312,7 +315,8 @@ def has_attribution_head(directory: Any) -> bool:
 def head_features(head: AttributionHead, images: Any, *, bundle_dir: Any = None) -> np.ndarray:
     """The feature vectors ``head`` expects, for decoded RGB arrays (any sizes) or image paths.
 
-    ``bundle_dir`` is needed for ``features="backbone"`` (the bundle's cnn-small)."""
+    ``bundle_dir`` is needed for ``features="backbone"`` (the bundle's cnn-small) and
+    ``features="learned"`` (its ``fingerprint/`` folder)."""
     from pathlib import Path
 
     from synthtrace.features.fingerprint import fingerprint_files
@@ -328,7 +332,13 @@ def head_features(head: AttributionHead, images: Any, *, bundle_dir: Any = None)
 
         return np.concatenate([fingerprint_features([grid_centre_crop(np.asarray(im), 256)]) for im in items])
     if bundle_dir is None:
-        raise ConfigError("this attribution head uses backbone features; pass the detector bundle folder it was fitted with.")
+        raise ConfigError(f"this attribution head uses {head.features} features; pass the detector bundle folder it was "
+                          "fitted with.")
+    if head.features == "learned":
+        from synthtrace.features.learned_fingerprint import load_learned_fingerprint
+
+        fp = load_learned_fingerprint(Path(bundle_dir) / LEARNED_DIR)
+        return fp.transform_files(items) if as_paths else fp.transform([np.asarray(im) for im in items])
     from synthtrace.backbones.cnn import CNNSmallBackbone
 
     bb = CNNSmallBackbone(weights=bundle_dir)
@@ -360,6 +370,7 @@ def attribution_records(head: AttributionHead, X: Any, *, top_k: int = 3) -> lis
 def fit_bundle_head(
     bundle_dir: Any, manifest: Any, *, level: str = "source", features: str = "fingerprint",
     unknown_score: str = "wta", known_tpr: float = 0.95, random_state: int = 0, progress: bool = False,
+    fingerprint: Any = None, fingerprint_config: Any = None,
 ) -> tuple[AttributionHead, dict[str, Any]]:
     """Fit an attribution head on a manifest's fakes and store it in ``bundle_dir``.
 
@@ -367,10 +378,23 @@ def fit_bundle_head(
     used; splices (``mask_path`` set) are left out, their pixels are mostly real. Fits
     on the ``train`` split (every row when no split is given) and calibrates the unknown
     threshold on the ``val`` split (on the training rows when there is no val split,
-    which is optimistic: the summary says so)."""
+    which is optimistic: the summary says so).
+
+    ``features="learned"``: the head is fitted on a learned fingerprint kept in
+    ``bundle_dir/fingerprint/`` so the bundle stays self-contained: ``fingerprint`` (a
+    folder from ``synthtrace fingerprint train``) is copied there; without it one is
+    trained on the manifest's train split (``fingerprint_config``: a
+    ``LearnedFingerprintConfig``; minutes on a CPU)."""
     from pathlib import Path
 
     from synthtrace.io.manifest import read_manifest
+
+    if fingerprint is not None and features != "learned":
+        raise ConfigError(f"a learned fingerprint folder was given but features={features!r}; use features='learned'.")
+    learned_summary = None
+    if features == "learned":
+        learned_summary = _bundle_fingerprint(Path(bundle_dir), manifest, level=level, fingerprint=fingerprint,
+                                              config=fingerprint_config, progress=progress)
 
     m = read_manifest(manifest)
     rows = [r for r in m if r.label == "fake" and not r.mask_path and (r.family if level == "family" else r.source)]
@@ -391,6 +415,33 @@ def fit_bundle_head(
     head.calibrate(Xva, yva)
     acc = float(np.mean(head.predict(Xva, closed_set=True) == np.asarray(yva)))
     summary = {"n_train": len(train), "n_calibration": len(yva), "calibrated_on": "val" if val else "train (no val split)",
-               "labels": head.label_map(), "calibration_top1": acc, "threshold": head.threshold_}
+               "labels": head.label_map(), "calibration_top1": acc, "threshold": head.threshold_, "features": features}
+    if learned_summary is not None:
+        summary["learned_fingerprint"] = learned_summary
     save_attribution_head(bundle_dir, head, extra={"fit": {**summary, "manifest": str(Path(manifest))}})
     return head, summary
+
+
+def _bundle_fingerprint(bundle_dir: Any, manifest: Any, *, level: str, fingerprint: Any, config: Any,
+                        progress: bool) -> dict[str, Any]:
+    """Put a learned fingerprint into ``bundle_dir/fingerprint/`` (copied or trained); its summary."""
+    import shutil
+    from pathlib import Path
+
+    from synthtrace.features.learned_fingerprint import (
+        LearnedFingerprint, LearnedFingerprintConfig, is_learned_fingerprint, train_from_manifest)
+
+    dest = Path(bundle_dir) / LEARNED_DIR
+    if fingerprint is not None:
+        src = Path(fingerprint)
+        if not is_learned_fingerprint(src):
+            LearnedFingerprint.from_pretrained(src)  # raises the error that says what is wrong and how to fix it
+        if src.resolve() != dest.resolve():
+            if dest.exists():
+                shutil.rmtree(dest)
+            shutil.copytree(src, dest)
+        fp = LearnedFingerprint.from_pretrained(dest)
+        return {"source": str(src), "classes": [str(c) for c in fp.classes_], "training": fp.training_}
+    _, summary = train_from_manifest(manifest, dest, level=level, config=config or LearnedFingerprintConfig(),
+                                     progress=progress)
+    return {"source": "trained", **summary}

@@ -1,0 +1,98 @@
+"""`synthtrace fingerprint train`, then the learned fingerprint in `attribute`, `scan` and `discover`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from typer.testing import CliRunner
+
+from synthtrace.cli.app import app
+
+runner = CliRunner()
+
+
+def _json(text: str):
+    obj, _ = json.JSONDecoder().raw_decode(text.strip())
+    return obj
+
+
+def test_help_teaches():
+    res = runner.invoke(app, ["fingerprint", "train", "--help"])
+    assert res.exit_code == 0
+    text = " ".join(res.stdout.split())
+    assert "synthtrace fingerprint train bench/manifest.csv --out fp/" in text
+    assert "minutes" in text and "--augment" in text and "built-in benchmark" in text
+
+
+def test_train_attribute_scan_discover(tiny_bench, tiny_bundle, tmp_path):
+    from synthtrace.features.learned_fingerprint import LearnedFingerprint
+    from synthtrace.heads.attribution import load_attribution_head
+    from synthtrace.io.manifest import read_manifest
+
+    manifest = tiny_bench / "manifest.csv"
+    fp_dir = tmp_path / "fp"
+    res = runner.invoke(app, ["fingerprint", "train", str(manifest), "--out", str(fp_dir), "--epochs", "2", "--seed", "1",
+                              "--json"])
+    assert res.exit_code == 0, res.output
+    summary = _json(res.stdout)
+    fp = LearnedFingerprint.from_pretrained(fp_dir)
+    assert summary["classes"] == list(fp.classes_) and len(fp.classes_) == 8  # the seen sources of the train split
+    assert summary["n_train"] == 46 and summary["n_val"] == 19  # fakes without mask of train / val
+    assert 0.0 <= summary["val_accuracy"] <= 1.0 and summary["epochs"] == 2
+    assert fp.config.seed == 1 and fp.training_["val_accuracy"] == summary["val_accuracy"]
+
+    # a head on the learned features, the folder copied into the bundle
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    res = runner.invoke(app, ["attribute", "--fit", str(manifest), "-d", str(bundle), "--fingerprint", str(fp_dir),
+                              "--json"])
+    assert res.exit_code == 0, res.output
+    fit = _json(res.stdout)
+    head = load_attribution_head(bundle)
+    assert head.features == "learned" and head.n_features_in_ == fp.feature_dim
+    assert fit["learned_fingerprint"]["source"] == str(fp_dir)
+    assert (bundle / "fingerprint" / "learned_fingerprint.safetensors").is_file()
+    shutil.rmtree(fp_dir)  # the bundle is self-contained
+
+    m = read_manifest(manifest)
+    path = m.path_of(next(r for r in m if r.label == "fake" and r.split == "test" and not r.mask_path))
+    res = runner.invoke(app, ["attribute", str(path), "-d", str(bundle), "--json"])
+    assert res.exit_code == 0, res.output
+    rec = _json(res.stdout)
+    assert len(rec["top_k"]) == 3 and rec["answer"] in head.label_map() + ["unknown"]
+
+    res = runner.invoke(app, ["scan", str(path), "-d", str(bundle), "--json"])
+    assert res.exit_code == 0, res.output
+    att = json.loads(res.stdout)[0]["attribution"]
+    assert "error" not in att, att
+    assert att["answer"] == rec["answer"] and abs(att["unknown_score"] - rec["unknown_score"]) < 1e-6
+    assert [t["source"] for t in att["top_k"]] == [t["source"] for t in rec["top_k"]]
+
+    # discovery on the learned features of the bundle's copy
+    rows = [r for r in m if r.label == "fake" and r.split == "train" and not r.mask_path]
+    known = tmp_path / "known.csv"
+    known.write_text("path,label,source\n" + "".join(f"{m.path_of(r)},fake,{r.source}\n" for r in rows))
+    res = runner.invoke(app, ["discover", "--images", str(manifest), "--known", str(known), "--out", str(tmp_path / "run"),
+                              "--features", str(bundle / "fingerprint"), "--iterations", "1", "--n-clusters", "8",
+                              "--min-cluster-size", "5"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "run" / "clusters.json").is_file()
+
+
+def test_attribute_fit_trains_a_learned_fingerprint_into_the_bundle(tiny_bench, tmp_path):
+    bundle = tmp_path / "bundle"
+    res = runner.invoke(app, ["attribute", "--fit", str(tiny_bench / "manifest.csv"), "-d", str(bundle), "--features",
+                              "learned", "--fingerprint-epochs", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    fit = _json(res.stdout)
+    assert fit["features"] == "learned" and fit["learned_fingerprint"]["source"] == "trained"
+    assert fit["learned_fingerprint"]["epochs"] == 1 and fit["learned_fingerprint"]["n_train"] == 46
+    assert (bundle / "fingerprint" / "learned_fingerprint.json").is_file()
+
+
+def test_errors_name_the_folder(tiny_bench, tmp_path):
+    res = runner.invoke(app, ["attribute", "--fit", str(tiny_bench / "manifest.csv"), "-d", str(tmp_path / "b"),
+                              "--fingerprint", str(tmp_path / "nofp")])
+    assert res.exit_code != 0
+    assert "nofp" in str(res.exception) and "fingerprint train" in str(res.exception)
