@@ -96,3 +96,13 @@ def test_errors_name_the_folder(tiny_bench, tmp_path):
                               "--fingerprint", str(tmp_path / "nofp")])
     assert res.exit_code != 0
     assert "nofp" in str(res.exception) and "fingerprint train" in str(res.exception)
+
+
+def test_train_by_family(tiny_bench, tmp_path):
+    res = runner.invoke(app, ["fingerprint", "train", str(tiny_bench / "manifest.csv"), "--out", str(tmp_path / "fp"),
+                              "--epochs", "1", "--level", "family", "--augment", "0", "--crop", "32"])
+    assert res.exit_code == 0, res.output
+    assert "val accuracy" in res.output and "saved in" in res.output
+    meta = json.loads((tmp_path / "fp" / "learned_fingerprint.json").read_text())
+    assert meta["classes"] == ["bilinear", "nearest", "pixelshuffle", "tconv"]
+    assert meta["config"]["crop"] == 32 and meta["config"]["augment"] == 0 and meta["training"]["level"] == "family"
