@@ -8,7 +8,7 @@ import torch
 
 from synthtrace.errors import BundleError, ConfigError, InputError, NotFittedError
 from synthtrace.features.learned_fingerprint import (
-    LearnedFingerprint, LearnedFingerprintConfig, is_learned_fingerprint, noise_residual, platform_augment)
+    LearnedFingerprint, LearnedFingerprintConfig, is_learned_fingerprint, noise_residual, platform_augment, wccn_map)
 
 TINY = dict(widths=(8, 8, 16, 16), strides=(1, 1, 2, 2), crop=32, batch_size=16)
 
@@ -113,6 +113,54 @@ def test_it_learns_a_periodic_trace_and_round_trips(tmp_path):
     assert back.config == cfg and list(back.classes_) == ["a", "b"]
     assert back.training_["val_accuracy"] == fp.training_["val_accuracy"]
     np.testing.assert_array_equal(back.transform(vimgs), X)
+
+
+def test_wccn_map_whitens_the_within_class_scatter_and_removes_a_shared_nuisance():
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(0)
+    n = 400
+    y = np.repeat([0, 1], n // 2)
+    processed = rng.uniform(size=n) < 0.5  # a nuisance both sources share, like the platform processing
+    X = np.c_[np.where(y == 1, 1.0, -1.0) + 0.2 * rng.standard_normal(n),
+              3.0 * processed[:, None] + 0.2 * rng.standard_normal((n, 3))]
+    m = wccn_map(X, y, ridge=1e-6)
+    Z = (X - m["mean"]) / m["scale"]
+    Sw = sum((Z[y == c] - Z[y == c].mean(0)).T @ (Z[y == c] - Z[y == c].mean(0)) for c in (0, 1)) / n
+    np.testing.assert_allclose(m["transform"] @ Sw @ m["transform"], np.eye(4), atol=1e-4)
+    raw = KMeans(2, n_init=10, random_state=0).fit_predict(Z)
+    mapped = KMeans(2, n_init=10, random_state=0).fit_predict(Z @ m["transform"])
+    assert adjusted_rand_score(processed, raw) > 0.9  # standardised features split by the nuisance
+    assert adjusted_rand_score(y, mapped) > 0.9  # the map makes the source the main split
+
+
+def test_members_are_concatenated_and_round_trip(tmp_path):
+    imgs, labels = two_sources(16, seed=4, size=40)
+    cfg = LearnedFingerprintConfig(epochs=1, augment=0.0, members=2, wccn_copies=1, **TINY)
+    fp = LearnedFingerprint(cfg).fit(imgs, labels, progress=False)
+    assert len(fp.models_) == 2 and fp.feature_dim == 32
+    a, b = (m.state_dict()["features.0.weight"] for m in fp.models_)
+    assert not torch.equal(a, b)  # seeds seed and seed + 1
+    X = fp.transform(imgs)
+    assert X.shape == (16, 32)
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=1e-5)  # WCCN then L2
+    raw = fp._embed_raw(imgs).numpy()
+    z = ((raw - fp.norm_["mean"]) / fp.norm_["scale"]) @ fp.norm_["transform"]
+    np.testing.assert_allclose(X, z / np.linalg.norm(z, axis=1, keepdims=True), rtol=1e-4, atol=1e-5)
+    # the ensemble's probabilities are the mean of its members'
+    with torch.inference_mode():
+        p = [torch.softmax(m.classifier(torch.from_numpy(raw[:, 16 * k : 16 * (k + 1)])), 1) for k, m in enumerate(fp.models_)]
+    np.testing.assert_allclose(fp.predict_proba(imgs), (p[0] + p[1]).numpy() / 2, rtol=1e-5, atol=1e-6)
+    fp.save_pretrained(tmp_path / "fp")
+    back = LearnedFingerprint.from_pretrained(tmp_path / "fp")
+    np.testing.assert_array_equal(back.transform(imgs), X)
+    plain = LearnedFingerprint(LearnedFingerprintConfig(epochs=1, augment=0.0, normalize="none", **TINY)).fit(
+        imgs, labels, progress=False)
+    assert plain.norm_ is None
+    np.testing.assert_array_equal(plain.transform(imgs), plain._embed_raw(imgs).numpy())
+    with pytest.raises(ConfigError, match="normalize"):
+        LearnedFingerprintConfig(normalize="pca")
 
 
 def test_same_seed_same_weights_and_augmentation_runs():

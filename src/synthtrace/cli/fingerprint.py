@@ -27,6 +27,10 @@ def train(
     crop: int = typer.Option(64, help="Side of the random training crops (multiple of 8; must fit in every image)."),
     seed: int = typer.Option(0, help="Seed of weights, crop positions and augmentation: same seed, same weights "
                                      "(on the same machine and thread count)."),
+    members: int = typer.Option(1, help="Networks to train (seeds seed, seed+1, ...), features side by side: "
+                                "better at telling apart generators none was trained on, N times the time."),
+    normalize: str = typer.Option("wccn", help="wccn: within-class covariance normalisation fitted on the training "
+                                  "images and processed copies, then L2 (helps discovery); none: raw pooled features."),
     level: str = typer.Option("source", help="Labels to tell apart: source (each generator) or family."),
     as_json: bool = typer.Option(False, "--json", help="Print the training summary as JSON on stdout."),
 ) -> None:
@@ -61,7 +65,8 @@ def train(
     """
     from synthtrace.features.learned_fingerprint import LearnedFingerprintConfig, train_from_manifest
 
-    cfg = LearnedFingerprintConfig(epochs=epochs, augment=augment, crop=crop, seed=seed)
+    cfg = LearnedFingerprintConfig(epochs=epochs, augment=augment, crop=crop, seed=seed, members=members,
+                                   normalize=normalize)
     _, summary = train_from_manifest(manifest, out_dir, level=level, config=cfg, progress=not as_json)
     if as_json:
         out.print_json(json.dumps(summary))
