@@ -16,7 +16,8 @@ unclustered). One iteration:
    ``cluster_space="input"`` (default) runs k-means on the standardised input features,
    ``"embedding"`` on f(x) as the paper: f is trained on the known sources only, and on
    the built-in benchmark it blurred seeds of a never-seen family (ldm-s0 / ldm-s2) that
-   the input features keep apart (val half, 3 seeds: purity 0.889 → 0.932). Below 20 000
+   the input features keep apart (val half, 3 seeds: purity 0.889 → 0.932). The merge
+   (step 4) works in the same space as k-means. Below 20 000
    samples k-means keeps the best of ``kmeans_n_init`` k-means++ starts (one start lost
    0.01-0.03 purity against ten on the built-in benchmark's learned fingerprint).
 4. Merge: WTA-hash the centroids, directed 1-NN graph by Hamming distance, each
@@ -380,22 +381,24 @@ class OpenWorldDiscovery:
             n_kmeans = k
         times["kmeans"] = time.perf_counter() - t
 
-        # 4. merge: among new clusters, then across all
+        # 4. merge: among new clusters, then across all; in the space k-means cut, so that the
+        # merge judges the clusters by the distances that made them
         t = time.perf_counter()
-        hasher = WTAHasher(self.n_hashes, self.window, random_state=self.random_state).fit(Ed[:1])
+        Md, Mk = (Ed, Ek) if self.cluster_space == "embedding" else (self._Xd, self._Xk)
+        hasher = WTAHasher(self.n_hashes, self.window, random_state=self.random_state).fit(Md[:1])
         new_ids = np.arange(n_out, len(self.label_names_))
         if self.merge_test:
-            self._merge_tested(Ed, Ek, hasher, n_out)
+            self._merge_tested(Md, Mk, hasher, n_out)
         elif new_ids.size > 1:
-            cents = np.stack([Ed[self.labels_ == j].mean(axis=0) for j in new_ids])
+            cents = np.stack([Md[self.labels_ == j].mean(axis=0) for j in new_ids])
             comp = merge_components(hasher.transform(cents), connectivity=self.merge, window=self.window)
             first = {c: new_ids[np.flatnonzero(comp == c)[0]] for c in np.unique(comp)}
             remap = {int(j): int(first[comp[i]]) for i, j in enumerate(new_ids)}
             self._relabel(remap)
         if self.merge_test:
-            self._merge_tested(Ed, Ek, hasher, 0)
+            self._merge_tested(Md, Mk, hasher, 0)
         else:
-            self._merge_all(Ed, Ek, hasher)
+            self._merge_all(Md, Mk, hasher)
         n_after_merge = len(self.label_names_) - self.n_known_
         times["merge"] = time.perf_counter() - t
 
