@@ -31,7 +31,7 @@ def test_discovers_new_sources_and_is_deterministic(tmp_path):
     # tiny MLP, 4 epochs: a smoke check of the loop, not of its quality (see benchmarks/discovery_bench.py);
     # the defaults, then the paper's untested merge, fixed k and k-means on f(x)
     paper = dict(FAST, merge_test=False, kmeans_min_size=None, cluster_space="embedding")
-    for params in (FAST, paper):
+    for params in (FAST, paper, dict(FAST, merge_space="input", kmeans_n_init=5)):
         a = OpenWorldDiscovery(n_iterations=2, **params).fit(Xk, yk, Xd, eval_labels=yd)
         m = clustering_metrics(yd, a.labels_, a.features_)
         assert m["sources_discovered"] >= 5 and m["purity"] > 0.75 and m["nmi"] > 0.7
@@ -70,6 +70,10 @@ def test_bad_params():
         OpenWorldDiscovery(merge="mutual").fit(Xk, yk, Xd)
     with pytest.raises(ConfigError):
         OpenWorldDiscovery(cluster_space="pixels").fit(Xk, yk, Xd)
+    with pytest.raises(ConfigError, match="merge_space"):
+        OpenWorldDiscovery(merge_space="pixels").fit(Xk, yk, Xd)
+    with pytest.raises(ConfigError, match="kmeans_n_init"):
+        OpenWorldDiscovery(kmeans_n_init=0).fit(Xk, yk, Xd)
 
 
 def test_crash_mid_iteration_resumes_from_last_finished(tmp_path, monkeypatch):
