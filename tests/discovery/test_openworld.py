@@ -31,7 +31,7 @@ def test_discovers_new_sources_and_is_deterministic(tmp_path):
     # tiny MLP, 4 epochs: a smoke check of the loop, not of its quality (see benchmarks/discovery_bench.py);
     # the defaults, then the paper's untested merge, fixed k and k-means on f(x)
     paper = dict(FAST, merge_test=False, kmeans_min_size=None, cluster_space="embedding")
-    for params in (FAST, paper, dict(FAST, merge_space="input", kmeans_n_init=5)):
+    for params in (dict(FAST, merge_space="input", kmeans_n_init=5), FAST, paper):
         a = OpenWorldDiscovery(n_iterations=2, **params).fit(Xk, yk, Xd, eval_labels=yd)
         m = clustering_metrics(yd, a.labels_, a.features_)
         assert m["sources_discovered"] >= 5 and m["purity"] > 0.75 and m["nmi"] > 0.7
