@@ -1,15 +1,18 @@
 """Open-world discovery and attribution on the built-in benchmark (numbers labelled as such).
 
-    python benchmarks/discovery_bench.py --bench DIR [--features fingerprint|cnn|cnn+fingerprint] [--iterations 4]
+    python benchmarks/discovery_bench.py --bench DIR [--features fingerprint|learned|learned+fingerprint] [--iterations 4]
         [--seeds 3] [--split-postprocessed] [--grid "name=v1,v2;name=..."] [--cache F.npz] [--out F.json]
-        [--epochs N --residual --augment P --crop C --fp-cache FP.npz --fp-pca N --threads T --no-discovery]
+        [--fingerprint DIR | --epochs N --augment P --crop C --members M --normalize wccn|none --pixels]
+        [--fp-cache FP.npz --fp-pca N --threads T --no-discovery]
 
 1. Features of every fake (splices left out): ``fingerprint`` (default; the
    handcrafted grid-aligned residual statistics of ``synthtrace.features.fingerprint``),
-   ``cnn`` (the learned fingerprint: cnn-small trained to classify the seen sources on
-   grid-aligned crops of the train split, 64-d pooled features; ``--residual`` feeds it
-   the Laplacian noise residual, ``--augment`` the build's own platform post-processing)
-   or ``cnn+fingerprint`` (both side by side, each dimension standardised downstream).
+   ``learned`` (``synthtrace.features.learned_fingerprint``: cnn-small trained to classify
+   the seen sources on the noise residual of grid-aligned crops of the train split,
+   ``--augment`` the build's own platform post-processing, ``--members`` seeded networks
+   side by side, ``--normalize wccn`` within-class covariance normalisation; or loaded
+   with ``--fingerprint DIR``) or ``learned+fingerprint`` (both side by side, each
+   dimension standardised downstream).
 2. Attribution head (known = seen sources, train split), threshold calibrated on the
    val split: closed-set top-1/top-3 on seen sources of the test split; unknown-vs-known
    AUROC / FPR@95 on the test split (held-out sources = unknown) for the WTA test and
@@ -31,83 +34,25 @@ import zlib
 import numpy as np
 
 
-def cnn_features(imgs, source, split, seen, epochs: int, seed: int, *, augment: float = 0.0, residual: bool = False,
-                 crop: int = 64) -> np.ndarray:
-    """cnn-small trained to classify the seen sources (train split); its 64-d pooled features.
+def learned_features(imgs, source, split, seen, args) -> np.ndarray:
+    """The library's learned fingerprint (``synthtrace.features.learned_fingerprint``): loaded
+    from ``--fingerprint DIR``, or trained here on the seen sources of the train split (val
+    accuracy on the val split printed every 5 epochs)."""
+    from synthtrace.features.learned_fingerprint import LearnedFingerprint, LearnedFingerprintConfig
 
-    Crops are grid-aligned (offsets multiples of 8) so the up-sampling period stays in
-    phase. ``augment`` > 0 applies the build's own platform post-processing (resize
-    0.5–0.9× and back, or blur σ 0.3–0.7) to that share of training images, after the
-    JPEG they already went through (the build does it before). ``residual`` feeds the
-    per-channel 4-neighbour Laplacian residual instead of pixels, the same high-pass
-    the handcrafted fingerprint starts from."""
-    import torch
-    import torch.nn.functional as F
-
-    from synthtrace.backbones.cnn import CNNSmall
-    from synthtrace.heads.cnn_small import to_tensor
-
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    model = CNNSmall()
-    model.classifier = torch.nn.Linear(model.feature_dim, len(seen))
-    lap = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]]).expand(3, 1, 3, 3).contiguous()
-
-    def prep(x: torch.Tensor) -> torch.Tensor:
-        if not residual:
-            return x
-        r = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), lap, groups=3)
-        return r / (r.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt() + 1e-6)
-
-    def platform(rgb: np.ndarray) -> np.ndarray:
-        from synthtrace.bench.build import postprocess, to_uint8
-
-        return to_uint8(postprocess(rgb.astype(np.float32) / 255.0, rng, 1.0))
-
-    tr = np.flatnonzero(split == "train")
-    va = np.flatnonzero((split == "val") & np.isin(source, seen))
-    ytr = np.array([seen.index(s) for s in source[tr]])
-    yva = np.array([seen.index(s) for s in source[va]])
-    tens = [to_tensor(im) for im in imgs]
-
-    def embed_all(idx) -> np.ndarray:
-        model.eval()
-        with torch.inference_mode():
-            return np.concatenate([model.embed(prep(torch.stack([tens[i] for i in idx[s : s + 64]]))).numpy()
-                                   for s in range(0, len(idx), 64)])
-
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
-    t0 = time.perf_counter()
-    for ep in range(epochs):
-        model.train()
-        order = rng.permutation(tr.size)
-        correct = 0
-        for s in range(0, order.size, 32):
-            idx = order[s : s + 32]
-            batch = []
-            for i in idx:
-                t = tens[tr[i]]
-                if augment > 0 and rng.uniform() < augment:
-                    t = to_tensor(platform(imgs[tr[i]]))
-                h, w = t.shape[-2:]
-                top, left = int(rng.integers(0, (h - crop) // 8 + 1)) * 8, int(rng.integers(0, (w - crop) // 8 + 1)) * 8
-                batch.append(t[:, top : top + crop, left : left + crop])
-            logits = model.classifier(model.embed(prep(torch.stack(batch))))
-            yb = torch.from_numpy(ytr[idx])
-            loss = F.cross_entropy(logits, yb, label_smoothing=0.1)
-            correct += int((logits.argmax(1) == yb).sum())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        sched.step()
-        if (ep + 1) % 5 == 0 or ep + 1 == epochs:
-            Eva = torch.from_numpy(embed_all(va))
-            with torch.inference_mode():
-                acc_va = float((model.classifier(Eva).argmax(1).numpy() == yva).mean())
-            print(f"epoch {ep + 1}/{epochs}: loss {loss.item():.3f}, train-crop acc {correct / tr.size:.3f}, "
-                  f"val acc (whole images, seen sources) {acc_va:.3f}, {time.perf_counter() - t0:.0f} s", flush=True)
-    return embed_all(np.arange(len(tens)))
+    if args.fingerprint:
+        fp = LearnedFingerprint.from_pretrained(args.fingerprint)
+        print(f"learned fingerprint {args.fingerprint}: {fp.config.to_dict()}")
+    else:
+        cfg = LearnedFingerprintConfig(epochs=args.epochs, augment=args.augment, crop=args.crop, seed=args.seed,
+                                       residual=not args.pixels, members=args.members, normalize=args.normalize)
+        tr = np.flatnonzero(split == "train")
+        va = np.flatnonzero((split == "val") & np.isin(source, seen))
+        fp = LearnedFingerprint(cfg).fit([imgs[i] for i in tr], source[tr], val_images=[imgs[i] for i in va],
+                                         val_labels=source[va])
+        print(f"trained in {fp.training_['seconds']:.0f} s, val accuracy {fp.training_['val_accuracy']:.3f} "
+              f"(members {fp.training_['member_val_accuracy']})")
+    return fp.transform(imgs).astype(np.float64)
 
 
 def postprocessed_fakes(bench: str, fakes, splits=("test",)) -> np.ndarray:
@@ -157,18 +102,22 @@ def postprocessed_fakes(bench: str, fakes, splits=("test",)) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", required=True)
-    ap.add_argument("--features", default="fingerprint", choices=["fingerprint", "cnn", "cnn+fingerprint"],
-                    help="cnn+fingerprint: the cnn's 64-d pooled features next to the fingerprint features "
+    ap.add_argument("--features", default="fingerprint", choices=["fingerprint", "learned", "learned+fingerprint"],
+                    help="learned+fingerprint: the learned features next to the handcrafted ones "
                          "(both standardised per dimension downstream)")
-    ap.add_argument("--epochs", type=int, default=30, help="cnn features only")
-    ap.add_argument("--augment", type=float, default=0.0,
-                    help="cnn: share of training images given the build's platform post-processing (resize/blur)")
-    ap.add_argument("--residual", action="store_true", help="cnn: train on the Laplacian noise residual, not pixels")
-    ap.add_argument("--crop", type=int, default=64, help="cnn: grid-aligned training crop size")
-    ap.add_argument("--fp-cache", default=None, help="cnn+fingerprint: npz cache of the fingerprint part")
+    ap.add_argument("--fingerprint", default=None, help="learned: a trained learned-fingerprint folder "
+                    "(synthtrace fingerprint train) instead of training one here")
+    ap.add_argument("--epochs", type=int, default=80, help="learned: training epochs")
+    ap.add_argument("--augment", type=float, default=0.5,
+                    help="learned: share of training images given the build's platform post-processing (resize/blur)")
+    ap.add_argument("--pixels", action="store_true", help="learned: train on pixels, not the noise residual")
+    ap.add_argument("--crop", type=int, default=64, help="learned: grid-aligned training crop size")
+    ap.add_argument("--members", type=int, default=1, help="learned: seeded networks, features side by side")
+    ap.add_argument("--normalize", default="wccn", choices=["wccn", "none"], help="learned: feature normalisation")
+    ap.add_argument("--fp-cache", default=None, help="learned+fingerprint: npz cache of the fingerprint part")
     ap.add_argument("--fp-pca", type=int, default=None,
-                    help="cnn+fingerprint: reduce the fingerprint part to this many principal components (fitted on "
-                         "the train split) so its 1494 dimensions do not outweigh the cnn's 64 once standardised")
+                    help="learned+fingerprint: reduce the fingerprint part to this many principal components (fitted "
+                         "on the train split) so its 1494 dimensions do not outweigh the learned ones once standardised")
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
@@ -222,19 +171,19 @@ def main() -> None:
 
         return fingerprint_files([m.path_of(r) for r in fakes])
 
-    def cnn():
+    def learned():
         from synthtrace.io.images import load_images
 
         imgs = [im.rgb for im in load_images([m.path_of(r) for r in fakes])]
-        return cnn_features(imgs, source, split, seen, args.epochs, args.seed, augment=args.augment,
-                            residual=args.residual, crop=args.crop)
+        return learned_features(imgs, source, split, seen, args)
 
-    cnn_kind = (f"cnn:epochs={args.epochs}:augment={args.augment}:residual={args.residual}:crop={args.crop}"
-                f":seed={args.seed}")
+    learned_kind = (f"learned:{args.fingerprint}" if args.fingerprint else
+                    f"learned:epochs={args.epochs}:augment={args.augment}:pixels={args.pixels}:crop={args.crop}"
+                    f":seed={args.seed}:members={args.members}:normalize={args.normalize}")
     if args.features == "fingerprint":
         feats = cached(args.cache, "fingerprint", fp)
-    elif args.features == "cnn":
-        feats = cached(args.cache, cnn_kind, cnn)
+    elif args.features == "learned":
+        feats = cached(args.cache, learned_kind, learned)
     else:
         F_fp = cached(args.fp_cache, "fingerprint", fp)
         if args.fp_pca:
@@ -243,10 +192,11 @@ def main() -> None:
             tr_ = split == "train"
             mu, sd = F_fp[tr_].mean(0), F_fp[tr_].std(0) + 1e-12
             F_fp = PCA(args.fp_pca, random_state=args.seed).fit((F_fp[tr_] - mu) / sd).transform((F_fp - mu) / sd)
-        feats = np.hstack([cached(args.cache, cnn_kind, cnn), F_fp])
+        feats = np.hstack([cached(args.cache, learned_kind, learned), F_fp])
     print(f"{args.features} features {feats.shape} in {time.perf_counter() - t0:.1f} s")
 
-    res: dict = {"bench": args.bench, "features": args.features, "cnn": cnn_kind if "cnn" in args.features else None}
+    res: dict = {"bench": args.bench, "features": args.features,
+                 "learned": learned_kind if "learned" in args.features else None}
     # 2. attribution
     is_seen = np.isin(source, seen)
     trm, vam, tem = split == "train", (split == "val") & is_seen, split == "test"

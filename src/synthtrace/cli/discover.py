@@ -31,6 +31,12 @@ def discover(
     n_clusters: int = typer.Option(500, help="k of the k-means step (paper: 500)."),
     min_cluster_size: int = typer.Option(100, help="Discovered clusters smaller than this go back (paper: 100)."),
     merge: str = typer.Option("strong", help="strong or weak connectivity of the 1-NN merge graph."),
+    percentile: float = typer.Option(0.9, help="beta of the WTA out-of-distribution test (paper: 0.9; 0.5 was chosen "
+                                     "for the learned fingerprint on the built-in benchmark)."),
+    merge_space: str = typer.Option("embedding", help="embedding (the paper: the loop's network f) or input (the "
+                                    "features themselves; better for a learned fingerprint on the built-in benchmark)."),
+    kmeans_n_init: int = typer.Option(1, help="k-means++ starts kept best of (10 for a learned fingerprint on the "
+                                      "built-in benchmark)."),
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
     """Group images by generator, attributing known sources and discovering new ones."""
@@ -60,7 +66,8 @@ def discover(
     err.print(f"{len(rows)} known images, {len(files)} to discover")
     d = OpenWorldDiscovery(
         n_iterations=iterations, n_clusters=n_clusters, min_cluster_size=min_cluster_size, merge=merge,
-        random_state=seed, run_dir=out, verbose=True,
+        percentile=percentile, merge_space=merge_space, kmeans_n_init=kmeans_n_init, random_state=seed, run_dir=out,
+        verbose=True,
     ).fit(Xk, [r.source for r in rows], Xd)
     write_run(out, d, [str(f) for f in files])
     err.print(f"wrote {out}/clusters.json, clusters.csv, iterations.json, index.html")
