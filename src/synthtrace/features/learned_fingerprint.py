@@ -251,8 +251,6 @@ class LearnedFingerprint:
         Validation images of labels not in the training set are ignored; with val data,
         the accuracy on whole images is computed every 5 epochs and at the end (shown
         under the progress bar and kept in ``history_`` / ``training_``)."""
-        import torch
-
         cfg = self.config
         y_all = np.asarray([str(v) for v in labels])
         if len(images) != y_all.size:
