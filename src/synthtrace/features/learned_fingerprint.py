@@ -5,11 +5,11 @@ residual with fixed statistics. This module learns the summary instead: cnn-smal
 (``synthtrace.backbones.cnn``) is trained as a classifier of the known sources on the
 same residual, and its 64-d pooled activations become the feature vector for
 attribution (``AttributionHead``) and open-world discovery. On the built-in benchmark's
-standard preset (``synthtrace bench build``) it is the best attribution feature we
-measured: closed-set top-1 0.968 against 0.845 for the handcrafted one, unknown-source
-AUROC (WTA) 0.90-0.92 against 0.73 (prototype: ``benchmarks/discovery_bench.py
---features cnn --residual --augment 0.5``, 3 seeds, see docs/discovery.md); this
-module with its defaults (seed 0): val accuracy 0.951, top-1 0.963, WTA AUROC 0.922.
+standard preset (``synthtrace bench build``) it is the best feature we measured
+(docs/discovery.md): closed-set top-1 0.947 with the defaults (one network, WCCN) and 0.957
+with ``members=3``, against 0.845 for the handcrafted fingerprint; unknown-source AUROC
+(WTA / max-softmax) 0.890 / 0.917 and 0.913 / 0.937, against 0.728 / 0.845; discovery
+purity / NMI 0.864 / 0.696 and 0.880 / 0.721, against 0.645 / 0.544.
 Numbers of the built-in benchmark only.
 
 Training (``LearnedFingerprint.fit``): random crops on the 8-pixel grid (offsets are
@@ -20,7 +20,7 @@ processing as augmentation (:func:`platform_augment`). Inference
 
 Usage, command line::
 
-    synthtrace fingerprint train bench/manifest.csv --out fp/            # 5 min: 570 128-px images, 80 epochs, 1 thread
+    synthtrace fingerprint train bench/manifest.csv --out fp/            # 4-5 min per network: 570 128-px images, 80 epochs, 1 thread
     synthtrace attribute --fit bench/manifest.csv -d BUNDLE --fingerprint fp/   # head on the learned features
     synthtrace attribute --fit bench/manifest.csv -d BUNDLE --features learned  # or train it into the bundle
     synthtrace attribute photo.jpg -d BUNDLE          # `synthtrace scan -d BUNDLE` shows it too
