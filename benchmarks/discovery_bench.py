@@ -30,6 +30,7 @@ import itertools
 import json
 import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 
@@ -62,7 +63,6 @@ def postprocessed_fakes(bench: str, fakes, splits=("test",)) -> np.ndarray:
     the build's own code and seeds (bench.json config), recording each ``postprocess``
     decision; the re-rendered bytes must equal the files on disk, else this refuses."""
     import tempfile
-    from pathlib import Path
 
     from synthtrace.bench import build as B
 
@@ -177,7 +177,9 @@ def main() -> None:
         imgs = [im.rgb for im in load_images([m.path_of(r) for r in fakes])]
         return learned_features(imgs, source, split, seen, args)
 
-    learned_kind = (f"learned:{args.fingerprint}" if args.fingerprint else
+    # a retrained folder must not be served the old folder's cached features
+    learned_kind = (f"learned:{args.fingerprint}:{Path(args.fingerprint, 'learned_fingerprint.safetensors').stat().st_mtime_ns}"
+                    if args.fingerprint else
                     f"learned:epochs={args.epochs}:augment={args.augment}:pixels={args.pixels}:crop={args.crop}"
                     f":seed={args.seed}:members={args.members}:normalize={args.normalize}")
     if args.features == "fingerprint":

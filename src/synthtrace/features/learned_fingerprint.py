@@ -274,11 +274,14 @@ class LearnedFingerprint:
             va_imgs = [np.asarray(val_images[i]) for i in keep]
             va_y = np.searchsorted(classes, vl[keep])
 
+        from synthtrace.heads.cnn_small import to_tensor
+
         self.classes_, self.models_, self.history_, self.norm_ = classes, [], [], None
         t0 = time.perf_counter()
+        tens = [to_tensor(im) for im in crops]  # once, shared by every member
         val_accs = []
         for member in range(cfg.members):
-            model, val_acc = self._train_member(member, crops, y, va_imgs, va_y, progress, t0)
+            model, val_acc = self._train_member(member, crops, tens, y, va_imgs, va_y, progress, t0)
             self.models_.append(model)
             val_accs.append(val_acc)
         if cfg.normalize == "wccn":
@@ -297,8 +300,8 @@ class LearnedFingerprint:
         }
         return self
 
-    def _train_member(self, member: int, crops: list[np.ndarray], y: np.ndarray, va_imgs: list[np.ndarray],
-                      va_y: np.ndarray, progress: bool, t0: float) -> tuple[Any, float | None]:
+    def _train_member(self, member: int, crops: list[np.ndarray], tens: list[Any], y: np.ndarray,
+                      va_imgs: list[np.ndarray], va_y: np.ndarray, progress: bool, t0: float) -> tuple[Any, float | None]:
         """One network, seeded ``config.seed + member``: members differ only in their seed."""
         import torch
         import torch.nn.functional as F
@@ -313,7 +316,6 @@ class LearnedFingerprint:
         rng = np.random.default_rng(seed)
         model = CNNSmall(cfg.network())
         model.classifier = torch.nn.Linear(model.feature_dim, self.classes_.size)
-        tens = [to_tensor(im) for im in crops]
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
         val_acc = None
