@@ -80,6 +80,48 @@ def test_train_attribute_scan_discover(tiny_bench, tiny_bundle, tmp_path):
     assert (tmp_path / "run" / "clusters.json").is_file()
 
 
+def test_discover_self_train_fine_tunes_the_fingerprint_and_resumes(tiny_bench, tmp_path):
+    from synthtrace.features.learned_fingerprint import LearnedFingerprint
+    from synthtrace.io.manifest import read_manifest
+
+    manifest = tiny_bench / "manifest.csv"
+    fp_dir = tmp_path / "fp"
+    res = runner.invoke(app, ["fingerprint", "train", str(manifest), "--out", str(fp_dir), "--epochs", "1", "--crop", "32"])
+    assert res.exit_code == 0, res.output
+    m = read_manifest(manifest)
+    rows = [r for r in m if r.label == "fake" and r.split == "train" and not r.mask_path]
+    known = tmp_path / "known.csv"
+    known.write_text("path,label,source\n" + "".join(f"{m.path_of(r)},fake,{r.source}\n" for r in rows))
+    test = [m.path_of(r) for r in m if r.label == "fake" and r.split == "test" and not r.mask_path]
+    images = tmp_path / "disc.csv"
+    images.write_text("path,label\n" + "".join(f"{p},fake\n" for p in test))
+    run = tmp_path / "run"
+    args = ["discover", "--images", str(images), "--known", str(known), "--out", str(run), "--features", str(fp_dir),
+            "--iterations", "1", "--n-clusters", "4", "--min-cluster-size", "3", "--self-train", "1",
+            "--self-train-epochs", "1"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "self-training round 1: fine-tuned on 46 known" in " ".join(res.output.split())
+    for name in ("clusters.json", "clusters.csv", "state/meta.json", "rounds/round0/state/meta.json"):
+        assert (run / name).is_file(), name
+    adapted = LearnedFingerprint.from_pretrained(run / "rounds" / "fingerprint1")
+    original = LearnedFingerprint.from_pretrained(fp_dir)
+    assert adapted.training_["adapted"]["epochs"] == 1 and adapted.training_["adapted"]["n_images"] > 46
+    assert set(original.classes_) <= set(adapted.classes_)  # the known sources, plus the clusters found
+    names = json.loads((run / "rounds" / "round0" / "state" / "meta.json").read_text())["label_names"]
+    assert set(adapted.classes_) <= set(names)
+
+    # run again: both rounds resume from the folder, the fine-tuned fingerprint is reused
+    before = (run / "clusters.csv").read_text()
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "reusing" in res.output and (run / "clusters.csv").read_text() == before
+
+    res = runner.invoke(app, ["discover", "--images", str(images), "--known", str(known), "--out", str(tmp_path / "r2"),
+                              "--self-train", "1"])  # the handcrafted fingerprint cannot be fine-tuned
+    assert res.exit_code != 0 and "fingerprint train" in " ".join(res.output.split())
+
+
 def test_attribute_fit_trains_a_learned_fingerprint_into_the_bundle(tiny_bench, tmp_path):
     bundle = tmp_path / "bundle"
     res = runner.invoke(app, ["attribute", "--fit", str(tiny_bench / "manifest.csv"), "-d", str(bundle), "--features",

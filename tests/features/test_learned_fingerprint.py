@@ -22,20 +22,22 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-def two_sources(n: int, seed: int, size: int = 48) -> tuple[list[np.ndarray], list[str]]:
-    """Random smooth content plus a faint fixed pattern of period 2 (source a) or 4 (source b)."""
+def two_sources(n: int, seed: int, size: int = 48, names: tuple[str, ...] = ("a", "b")) -> tuple[list[np.ndarray], list[str]]:
+    """Random smooth content plus a faint fixed pattern of period 2 (source a) or 4 (source b;
+    source c: another period-4 pattern), the sources taking turns."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size]
-    p2 = np.where((yy + xx) % 2 == 0, 1.0, -1.0)
-    p4 = np.tile(np.random.default_rng(99).choice([-1.0, 1.0], (4, 4)), (size // 4, size // 4))
+    patterns = {"a": np.where((yy + xx) % 2 == 0, 1.0, -1.0),
+                "b": np.tile(np.random.default_rng(99).choice([-1.0, 1.0], (4, 4)), (size // 4, size // 4)),
+                "c": np.tile(np.random.default_rng(7).choice([-1.0, 1.0], (4, 4)), (size // 4, size // 4))}
     imgs, labels = [], []
     for i in range(n):
         low = rng.uniform(40, 215, (6, 6, 3)).astype(np.uint8)
         smooth = np.asarray(Image.fromarray(low).resize((size, size), Image.BICUBIC), dtype=np.float64)
-        pat, lab = (p2, "a") if i % 2 == 0 else (p4, "b")
-        imgs.append(np.clip(np.rint(smooth + 3.0 * pat[..., None]), 0, 255).astype(np.uint8))
+        lab = names[i % len(names)]
+        imgs.append(np.clip(np.rint(smooth + 3.0 * patterns[lab][..., None]), 0, 255).astype(np.uint8))
         labels.append(lab)
     return imgs, labels
 
@@ -113,6 +115,29 @@ def test_it_learns_a_periodic_trace_and_round_trips(tmp_path):
     assert back.config == cfg and list(back.classes_) == ["a", "b"]
     assert back.training_["val_accuracy"] == fp.training_["val_accuracy"]
     np.testing.assert_array_equal(back.transform(vimgs), X)
+
+
+def test_adapt_learns_a_source_it_never_saw_and_leaves_the_original(tmp_path):
+    imgs, labels = two_sources(64, seed=0)
+    fp = LearnedFingerprint(LearnedFingerprintConfig(epochs=5, augment=0.0, **TINY)).fit(imgs, labels, progress=False)
+    before = {k: v.clone() for k, v in fp.model_.state_dict().items()}
+    X_before = fp.transform(imgs[:4])
+    new_imgs, new_labels = two_sources(16, seed=2, names=("c",))  # fewer than a and b: balanced draws
+    adapted = fp.adapt(imgs + new_imgs, labels + new_labels, epochs=5, lr=2e-3, progress=False)
+
+    assert list(adapted.classes_) == ["a", "b", "c"] and list(fp.classes_) == ["a", "b"]
+    assert all(torch.equal(v, before[k]) for k, v in fp.model_.state_dict().items())
+    np.testing.assert_array_equal(fp.transform(imgs[:4]), X_before)
+    assert adapted.training_["adapted"]["train_counts"] == {"a": 32, "b": 32, "c": 16}
+    assert adapted.training_["adapted"]["epochs"] == 5 and adapted.norm_ is not None
+
+    vimgs, vlabels = two_sources(48, seed=3, names=("a", "b", "c"))
+    assert np.mean(fp.predict(vimgs) == np.asarray(vlabels)) <= 2 / 3  # c is not among its classes
+    assert np.mean(adapted.predict(vimgs) == np.asarray(vlabels)) >= 0.9
+    adapted.save_pretrained(tmp_path / "adapted")
+    back = LearnedFingerprint.from_pretrained(tmp_path / "adapted")
+    assert list(back.classes_) == ["a", "b", "c"] and back.training_["adapted"]["n_images"] == 80
+    np.testing.assert_array_equal(back.transform(vimgs), adapted.transform(vimgs))
 
 
 def test_wccn_map_whitens_the_within_class_scatter_and_removes_a_shared_nuisance():

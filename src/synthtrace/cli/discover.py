@@ -37,9 +37,22 @@ def discover(
                                     "features themselves; better for a learned fingerprint on the built-in benchmark)."),
     kmeans_n_init: int = typer.Option(1, help="k-means++ starts kept best of (10 for a learned fingerprint on the "
                                       "built-in benchmark)."),
+    self_train: int = typer.Option(0, "--self-train", help="Rounds of self-training (needs a learned fingerprint in "
+                                   "--features): after the loop, the fingerprint is fine-tuned on the known images plus "
+                                   "the core of every cluster found, and the loop runs again on the new features. "
+                                   "Rounds are kept in OUT/rounds/ (the adapted fingerprint: OUT/rounds/fingerprint1)."),
+    self_train_epochs: int = typer.Option(30, help="Fine-tuning epochs per self-training round."),
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
-    """Group images by generator, attributing known sources and discovering new ones."""
+    """Group images by generator, attributing known sources and discovering new ones.
+
+    Example, with a learned fingerprint trained on the known sources (`synthtrace fingerprint train`):
+
+        synthtrace discover --images new/ --known known.csv --out run/ --features fp/ --n-clusters 45
+        --min-cluster-size 5 --percentile 0.5 --merge-space input --kmeans-n-init 10 --self-train 1
+
+    Open run/index.html to look at the clusters; run/clusters.csv lists every image's cluster.
+    """
     from synthtrace.backbones.cnn import CNNSmallBackbone
     from synthtrace.discovery.openworld import OpenWorldDiscovery
     from synthtrace.discovery.run import write_run
@@ -50,24 +63,55 @@ def discover(
     km = read_manifest(known)
     rows = [r for r in km if r.source]
     files = _list(images)
-    if features == "fingerprint":
+    known_files = [km.path_of(r) for r in rows]
+    fp = LearnedFingerprint.from_pretrained(features) if is_learned_fingerprint(features) else None
+    if self_train < 0 or self_train_epochs < 1:
+        raise typer.BadParameter("--self-train takes a number of rounds >= 0 and --self-train-epochs a number >= 1.")
+    if self_train and fp is None:
+        raise typer.BadParameter(f"--self-train {self_train} fine-tunes a learned fingerprint, but --features is "
+                                 f"{features!r}; train one with `synthtrace fingerprint train KNOWN.csv --out fp/` and "
+                                 "pass --features fp/.")
+    known_imgs = disc_imgs = None
+    if self_train:  # decoded once: every round trains on them and recomputes their features
+        from synthtrace.io.images import load_images
+
+        known_imgs = [im.rgb for im in load_images(known_files, progress=True, label="decoding known")]
+        disc_imgs = [im.rgb for im in load_images(files, progress=True, label="decoding discovery set")]
+        Xk, Xd = fp.transform(known_imgs), fp.transform(disc_imgs)
+    elif features == "fingerprint":
         from synthtrace.features.fingerprint import fingerprint_files
 
-        Xk = fingerprint_files([km.path_of(r) for r in rows], progress=True)
+        Xk = fingerprint_files(known_files, progress=True)
         Xd = fingerprint_files(files, progress=True)
-    elif is_learned_fingerprint(features):
-        fp = LearnedFingerprint.from_pretrained(features)
-        Xk = fp.transform_files([km.path_of(r) for r in rows], progress=True)
+    elif fp is not None:
+        Xk = fp.transform_files(known_files, progress=True)
         Xd = fp.transform_files(files, progress=True)
     else:
         bb = CNNSmallBackbone(weights=features)
-        Xk = extract_features([km.path_of(r) for r in rows], bb, pooling="mean", progress=False)
+        Xk = extract_features(known_files, bb, pooling="mean", progress=False)
         Xd = extract_features(files, bb, pooling="mean", progress=False)
     err.print(f"{len(rows)} known images, {len(files)} to discover")
-    d = OpenWorldDiscovery(
-        n_iterations=iterations, n_clusters=n_clusters, min_cluster_size=min_cluster_size, merge=merge,
-        percentile=percentile, merge_space=merge_space, kmeans_n_init=kmeans_n_init, random_state=seed, run_dir=out,
-        verbose=True,
-    ).fit(Xk, [r.source for r in rows], Xd)
+    yk = [r.source for r in rows]
+    for rnd in range(self_train + 1):
+        last = rnd == self_train
+        d = OpenWorldDiscovery(
+            n_iterations=iterations, n_clusters=n_clusters, min_cluster_size=min_cluster_size, merge=merge,
+            percentile=percentile, merge_space=merge_space, kmeans_n_init=kmeans_n_init, random_state=seed,
+            run_dir=out if last else out / "rounds" / f"round{rnd}", verbose=True,
+        ).fit(Xk, yk, Xd)
+        if last:
+            break
+        adapted = out / "rounds" / f"fingerprint{rnd + 1}"
+        if is_learned_fingerprint(adapted):  # an interrupted run: this round's fine-tuning is done
+            fp = LearnedFingerprint.from_pretrained(adapted)
+            err.print(f"self-training round {rnd + 1}: reusing {adapted}")
+        else:
+            from synthtrace.discovery.selftrain import self_train as fine_tune
+
+            fp, core = fine_tune(fp, known_imgs, yk, disc_imgs, d, Xd, epochs=self_train_epochs)
+            fp.save_pretrained(adapted)
+            err.print(f"self-training round {rnd + 1}: fine-tuned on {len(rows)} known + {int(core.sum())} clustered "
+                      f"images ({fp.classes_.size} classes), saved {adapted}")
+        Xk, Xd = fp.transform(known_imgs), fp.transform(disc_imgs)
     write_run(out, d, [str(f) for f in files])
     err.print(f"wrote {out}/clusters.json, clusters.csv, iterations.json, index.html")

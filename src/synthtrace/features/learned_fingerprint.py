@@ -252,18 +252,7 @@ class LearnedFingerprint:
         the accuracy on whole images is computed every 5 epochs and at the end (shown
         under the progress bar and kept in ``history_`` / ``training_``)."""
         cfg = self.config
-        y_all = np.asarray([str(v) for v in labels])
-        if len(images) != y_all.size:
-            raise InputError(f"{len(images)} images but {y_all.size} labels; give one label per image.")
-        classes = np.unique(y_all)
-        if classes.size < 2:
-            raise InputError(f"a learned fingerprint needs at least 2 labels (sources) to tell apart; got {classes.tolist()}.")
-        crops = [_prepare(im, cfg.max_side, f"training image {i}") for i, im in enumerate(images)]
-        small = [i for i, im in enumerate(crops) if min(im.shape[:2]) < cfg.crop]
-        if small:
-            raise InputError(f"{len(small)} training images are smaller than the {cfg.crop}-px crop (first: index "
-                             f"{small[0]}, {crops[small[0]].shape[0]}x{crops[small[0]].shape[1]}); pass a smaller crop.")
-        y = np.searchsorted(classes, y_all)
+        crops, classes, y = self._training_set(images, labels)
         va_imgs: list[np.ndarray] = []
         va_y = np.zeros(0, dtype=np.int64)
         if val_images is not None:
@@ -300,9 +289,65 @@ class LearnedFingerprint:
         }
         return self
 
+    def _training_set(self, images: Sequence[np.ndarray], labels: Sequence[Any]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """Grid-aligned crops, sorted label strings and label indices; clear errors for bad input."""
+        cfg = self.config
+        y_all = np.asarray([str(v) for v in labels])
+        if len(images) != y_all.size:
+            raise InputError(f"{len(images)} images but {y_all.size} labels; give one label per image.")
+        classes = np.unique(y_all)
+        if classes.size < 2:
+            raise InputError(f"a learned fingerprint needs at least 2 labels (sources) to tell apart; got {classes.tolist()}.")
+        crops = [_prepare(im, cfg.max_side, f"training image {i}") for i, im in enumerate(images)]
+        small = [i for i, im in enumerate(crops) if min(im.shape[:2]) < cfg.crop]
+        if small:
+            raise InputError(f"{len(small)} training images are smaller than the {cfg.crop}-px crop (first: index "
+                             f"{small[0]}, {crops[small[0]].shape[0]}x{crops[small[0]].shape[1]}); pass a smaller crop.")
+        return crops, classes, np.searchsorted(classes, y_all)
+
+    def adapt(self, images: Sequence[np.ndarray], labels: Sequence[Any], *, epochs: int = 30, lr: float = 1e-3,
+              progress: bool = True) -> LearnedFingerprint:
+        """A copy fine-tuned on labelled images whose labels may name classes it was never
+        trained on, such as the clusters that open-world discovery found: the self-training
+        step of Girish et al. (ICCV 2021), whose loop retrains its network on the known
+        images plus the clustered ones. ``self`` is left unchanged.
+
+        Each member starts from its own convolutions with a new classifier over the labels
+        given, trains ``epochs`` epochs at ``lr`` with class-balanced draws and the usual
+        augmentation; with ``normalize="wccn"`` the map is refitted on these images and
+        processed copies of them, so the processing of the new classes is normalised too."""
+        import copy
+
+        from synthtrace.heads.cnn_small import to_tensor
+
+        self._check_fitted()
+        cfg = self.config
+        crops, classes, y = self._training_set(images, labels)
+        out = copy.copy(self)
+        out.classes_, out.models_, out.history_, out.norm_ = classes, [], [], None
+        t0 = time.perf_counter()
+        tens = [to_tensor(im) for im in crops]
+        for member, init in enumerate(self.models_):
+            model, _ = out._train_member(member, crops, tens, y, [], np.zeros(0, dtype=np.int64), progress, t0,
+                                         init=init, epochs=epochs, lr=lr, balanced=True)
+            out.models_.append(model)
+        if cfg.normalize == "wccn":
+            out.norm_ = out._fit_wccn(crops, y, np.random.default_rng([cfg.seed, 2]))
+        out.training_ = {**(self.training_ or {}), "adapted": {
+            "epochs": int(epochs), "lr": float(lr), "n_images": len(crops), "n_classes": int(classes.size),
+            "train_counts": {str(c): int(n) for c, n in zip(classes, np.bincount(y, minlength=classes.size))},
+            "seconds": round(time.perf_counter() - t0, 1)}}
+        return out
+
     def _train_member(self, member: int, crops: list[np.ndarray], tens: list[Any], y: np.ndarray,
-                      va_imgs: list[np.ndarray], va_y: np.ndarray, progress: bool, t0: float) -> tuple[Any, float | None]:
-        """One network, seeded ``config.seed + member``: members differ only in their seed."""
+                      va_imgs: list[np.ndarray], va_y: np.ndarray, progress: bool, t0: float, *,
+                      init: Any = None, epochs: int | None = None, lr: float | None = None,
+                      balanced: bool = False) -> tuple[Any, float | None]:
+        """One network, seeded ``config.seed + member``: members differ only in their seed.
+
+        ``init``: start from this network's convolutions (a new classifier over ``classes_``);
+        ``balanced``: draw each epoch's images with weights 1 / class size, so that classes
+        of a few images (discovered clusters) are seen as often as the large ones."""
         import torch
         import torch.nn.functional as F
 
@@ -311,19 +356,27 @@ class LearnedFingerprint:
         from synthtrace.progress import progress_bar
 
         cfg = self.config
+        epochs = int(epochs or cfg.epochs)
         seed = cfg.seed + member
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         model = CNNSmall(cfg.network())
+        if init is not None:
+            model.load_state_dict({k: v for k, v in init.state_dict().items() if not k.startswith("classifier.")},
+                                  strict=False)
         model.classifier = torch.nn.Linear(model.feature_dim, self.classes_.size)
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+        opt = torch.optim.AdamW(model.parameters(), lr=lr or cfg.lr, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+        weights = None
+        if balanced:
+            weights = 1.0 / np.bincount(y, minlength=self.classes_.size)[y]
+            weights /= weights.sum()
         val_acc = None
         what = "learned fingerprint: epochs" + (f" (network {member + 1}/{cfg.members})" if cfg.members > 1 else "")
-        with progress_bar(cfg.epochs, what, enabled=progress) as advance:
-            for ep in range(cfg.epochs):
+        with progress_bar(epochs, what, enabled=progress) as advance:
+            for ep in range(epochs):
                 model.train()
-                order = rng.permutation(len(tens))
+                order = rng.permutation(len(tens)) if weights is None else rng.choice(len(tens), len(tens), p=weights)
                 correct, losses = 0, []
                 for s in range(0, order.size, cfg.batch_size):
                     idx = order[s : s + cfg.batch_size]
@@ -347,11 +400,11 @@ class LearnedFingerprint:
                 sched.step()
                 rec: dict[str, Any] = {"member": member, "epoch": ep + 1, "loss": float(np.mean(losses)),
                                        "train_crop_accuracy": correct / len(tens)}
-                if va_imgs and ((ep + 1) % _VAL_EVERY == 0 or ep + 1 == cfg.epochs):
+                if va_imgs and ((ep + 1) % _VAL_EVERY == 0 or ep + 1 == epochs):
                     logits = model.classifier(self._embed_raw(va_imgs, [model]))
                     val_acc = rec["val_accuracy"] = float(np.mean(logits.argmax(1).numpy() == va_y))
                     if progress:  # rich redirects stderr above the live bar
-                        print(f"epoch {ep + 1}/{cfg.epochs}: loss {rec['loss']:.3f}, train-crop accuracy "
+                        print(f"epoch {ep + 1}/{epochs}: loss {rec['loss']:.3f}, train-crop accuracy "
                               f"{rec['train_crop_accuracy']:.3f}, val accuracy (whole images) {val_acc:.3f}, "
                               f"{time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
                 self.history_.append(rec)

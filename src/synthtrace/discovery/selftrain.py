@@ -1,0 +1,62 @@
+"""Self-training: the learned fingerprint retrained on the clusters that discovery found.
+
+Girish et al.'s loop (ICCV 2021) retrains its whole network on the known images plus the
+clustered ones in every iteration, so its features learn to tell the new sources apart.
+synthtrace's loop (``OpenWorldDiscovery``) trains a small network on fixed features; a
+learned fingerprint (``synthtrace.features.learned_fingerprint``) trained on the known
+sources only has never had a reason to separate two sources it did not see, nor to keep
+them apart once platform processing has blurred their traces. ``self_train`` puts the
+convolutional network back into the loop: after a discovery run, the core of every
+cluster (the members nearest its mean, the ones most likely to be right) becomes
+pseudo-labelled training data, the fingerprint is fine-tuned on the known images plus
+that core (``LearnedFingerprint.adapt``), and discovery runs again on the new features.
+``synthtrace discover --features FP_DIR --self-train 1`` does this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from synthtrace.errors import InputError
+
+__all__ = ["core_mask", "self_train"]
+
+
+def core_mask(X: np.ndarray, labels: np.ndarray, share: float = 0.5) -> np.ndarray:
+    """For every label >= 0, the ``share`` of its members nearest the label's mean in ``X``
+    (at least one per label); unlabelled rows (−1) are never in the core."""
+    X = np.asarray(X, dtype=np.float64)
+    labels = np.asarray(labels)
+    if X.ndim != 2 or labels.shape != (X.shape[0],):
+        raise InputError(f"X must be 2-D with one label per row; got {X.shape} and {labels.shape}.")
+    if not 0.0 < share <= 1.0:
+        raise InputError(f"share={share!r}: the core is a share of each cluster, in (0, 1].")
+    keep = np.zeros(labels.size, dtype=bool)
+    for j in np.unique(labels[labels >= 0]):
+        mem = np.flatnonzero(labels == j)
+        dist = ((X[mem] - X[mem].mean(axis=0)) ** 2).sum(axis=1)
+        n = max(1, int(np.ceil(share * mem.size)))
+        keep[mem[np.argsort(dist, kind="stable")[:n]]] = True
+    return keep
+
+
+def self_train(fingerprint: Any, known_images: Sequence[np.ndarray], known_labels: Sequence[Any],
+               images: Sequence[np.ndarray], discovery: Any, X: np.ndarray, *, share: float = 0.5, epochs: int = 30,
+               lr: float = 1e-3, progress: bool = True) -> tuple[Any, np.ndarray]:
+    """Fine-tune ``fingerprint`` on the known images plus the core of each of ``discovery``'s
+    labels (``images`` and ``X``, the features the run used, are in the run's order).
+
+    Returns the adapted fingerprint (its classes: the known sources and the discovered
+    clusters' names) and the boolean core mask over ``images``."""
+    labels = np.asarray(discovery.labels_)
+    if len(images) != labels.size or len(X) != labels.size:
+        raise InputError(f"{len(images)} images and {len(X)} feature rows for a discovery run of {labels.size} samples.")
+    keep = core_mask(X, labels, share)
+    names = [discovery.label_names_[j] for j in labels[keep]]
+    idx = np.flatnonzero(keep)
+    adapted = fingerprint.adapt(list(known_images) + [images[i] for i in idx], list(known_labels) + names,
+                                epochs=epochs, lr=lr, progress=progress)
+    return adapted, keep
