@@ -17,6 +17,8 @@ multiples of 8, so the up-sampling and JPEG phase is the file's own), AdamW with
 cosine schedule and label smoothing, optionally the built-in benchmark's platform
 processing as augmentation (:func:`platform_augment`). Inference
 (``transform``): whole images, grid-aligned centre crop of ``max_side`` pixels.
+``adapt``: a copy fine-tuned on labels that may name new classes, such as the clusters
+open-world discovery found (``synthtrace.discovery.selftrain``, ``discover --self-train``).
 
 Usage, command line::
 
