@@ -141,6 +141,8 @@ def main() -> None:
                          "(synthtrace.discovery.selftrain) and the grid and report again on the fine-tuned features; "
                          "~5 min per half and seed on 2 threads, cached next to --cache")
     ap.add_argument("--self-train-epochs", type=int, default=30)
+    ap.add_argument("--self-train-grid", default=None,
+                    help="the settings tried on the val half after self-training (default: --grid)")
     args = ap.parse_args()
     if args.self_train and not (args.features == "learned" and args.fingerprint):
         ap.error("--self-train fine-tunes a trained fingerprint: use it with --features learned --fingerprint DIR")
@@ -257,9 +259,6 @@ def main() -> None:
     half = np.array([zlib.crc32(s.encode()) % 2 for s in scene])
     halves = (tem & (half == 0), tem & (half == 1))
     held_out = sorted(set(source[tem]) - set(seen))
-    grid = [kv.split("=") for kv in args.grid.split(";") if kv]
-    names = [k for k, _ in grid]
-
     def parse(v: str):
         low = v.strip().lower()
         if low in ("true", "false"):
@@ -273,7 +272,10 @@ def main() -> None:
                 pass
         return v
 
-    values = [[parse(v) for v in vs.split(",")] for _, vs in grid]
+    def parse_grid(text: str) -> tuple[list[str], list[list]]:
+        pairs = [kv.split("=") for kv in text.split(";") if kv]
+        return [k for k, _ in pairs], [[parse(v) for v in vs.split(",")] for _, vs in pairs]
+
     base_params = dict(n_iterations=args.iterations, epochs_first=30, epochs_later=30, n_hashes=2048)
     seeds = list(range(args.seed, args.seed + max(1, args.seeds)))
 
@@ -285,9 +287,10 @@ def main() -> None:
         found = [s for s in held_out if s in set(source[disc]) and s not in mm["sources_missing"]]
         return d, mm, found, time.perf_counter() - t
 
-    def choose(features_for) -> dict:
+    def choose(features_for, grid: str) -> dict:
         """The grid on the val half; ``features_for(half, seed)`` gives the features of a run."""
         best = None
+        names, values = parse_grid(grid)
         for combo in itertools.product(*values):
             params = dict(zip(names, combo))
             runs = [run(features_for(0, sd), halves[0], sd, **params) for sd in seeds]
@@ -356,7 +359,7 @@ def main() -> None:
                               f"{mm['purity_unweighted']:.3f}) NMI {mm['nmi']:.3f} ARI {mm['ari']:.3f} held-out found "
                               f"{len(held_out) - len(miss)}/{len(held_out)}")
 
-    params = choose(lambda h, sd: feats)
+    params = choose(lambda h, sd: feats, args.grid)
     report(params, lambda h, sd: feats, "discovery")
     if args.self_train:
         # self-training (synthtrace.discovery.selftrain), per half and seed: the round-0 run with
@@ -371,7 +374,9 @@ def main() -> None:
 
         def features_for(h: int, sd: int) -> np.ndarray:
             if (h, sd) not in adapted:
-                path = Path(f"{args.cache}.selftrain{args.self_train_epochs}-h{h}-s{sd}.npy") if args.cache else None
+                tag = zlib.crc32(json.dumps(params, sort_keys=True).encode())  # the round-0 run it adapts to
+                path = (Path(f"{args.cache}.selftrain{args.self_train_epochs}-{tag:08x}-h{h}-s{sd}.npy")
+                        if args.cache else None)
                 if path is not None and path.is_file():
                     adapted[h, sd] = np.load(path)
                 else:
@@ -390,7 +395,7 @@ def main() -> None:
             return adapted[h, sd]
 
         print(f"self-training round (fingerprint fine-tuned {args.self_train_epochs} epochs on each run's clusters)")
-        report(choose(features_for), features_for, "self_trained")
+        report(choose(features_for, args.self_train_grid or args.grid), features_for, "self_trained")
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(res, fh, indent=1, default=str)
