@@ -36,13 +36,13 @@ def test_attribute_and_discover(tiny_bench, tiny_bundle, tmp_path):
     res = runner.invoke(app, ["discover", "--images", str(tiny_bench / "manifest.csv"), "--known", str(known),
                               "--out", str(tmp_path / "run"), "--features", str(bundle), "--iterations", "1",
                               "--n-clusters", "8", "--min-cluster-size", "5", "--percentile", "0.5",
-                              "--merge-space", "input", "--kmeans-n-init", "3"])
+                              "--merge-space", "input", "--kmeans-n-init", "3", "--no-merge-test"])
     assert res.exit_code == 0, res.output
     for name in ("clusters.json", "clusters.csv", "iterations.json", "index.html", "state/meta.json"):
         assert (tmp_path / "run" / name).is_file(), name
     assert len(json.loads((tmp_path / "run" / "iterations.json").read_text())) == 1
     params = json.loads((tmp_path / "run" / "state" / "meta.json").read_text())["params"]
-    assert (params["percentile"], params["merge_space"], params["kmeans_n_init"]) == (0.5, "input", 3)
+    assert (params["percentile"], params["merge_space"], params["kmeans_n_init"], params["merge_test"]) == (0.5, "input", 3, False)
 
 
 def test_fit_head_for_a_bundle_then_scan_shows_attribution(tiny_bench, tiny_bundle, tmp_path):

@@ -31,6 +31,11 @@ def discover(
     n_clusters: int = typer.Option(500, help="k of the k-means step (paper: 500)."),
     min_cluster_size: int = typer.Option(100, help="Discovered clusters smaller than this go back (paper: 100)."),
     merge: str = typer.Option("strong", help="strong or weak connectivity of the 1-NN merge graph."),
+    merge_test: bool = typer.Option(True, "--merge-test/--no-merge-test", help="Guarded merge: an edge of the 1-NN "
+                                    "graph counts only when the centroid passes the other cluster's percentile test, "
+                                    "repeated until nothing merges. --no-merge-test: the paper's single unguarded round "
+                                    "(fewer clusters, higher NMI; with --self-train on the built-in benchmark: purity "
+                                    "0.894 / NMI 0.805 against 0.900 / 0.723 guarded)."),
     percentile: float = typer.Option(0.9, help="beta of the WTA out-of-distribution test (paper: 0.9; 0.5 was chosen "
                                      "for the learned fingerprint on the built-in benchmark)."),
     merge_space: str = typer.Option("embedding", help="embedding (the paper: the loop's network f) or input (the "
@@ -96,7 +101,7 @@ def discover(
         last = rnd == self_train
         d = OpenWorldDiscovery(
             n_iterations=iterations, n_clusters=n_clusters, min_cluster_size=min_cluster_size, merge=merge,
-            percentile=percentile, merge_space=merge_space, kmeans_n_init=kmeans_n_init, random_state=seed,
+            merge_test=merge_test, percentile=percentile, merge_space=merge_space, kmeans_n_init=kmeans_n_init, random_state=seed,
             run_dir=out if last else out / "rounds" / f"round{rnd}", verbose=True,
         ).fit(Xk, yk, Xd)
         if last:
