@@ -4,6 +4,7 @@
         [--seeds 3] [--split-postprocessed] [--grid "name=v1,v2;name=..."] [--cache F.npz] [--out F.json]
         [--fingerprint DIR | --epochs N --augment P --crop C --members M --normalize wccn|none --pixels]
         [--fp-cache FP.npz --fp-pca N --threads T --no-discovery]
+        [--self-train [--self-train-epochs 30] [--self-train-grid "name=v1,v2;..."]]
 
 1. Features of every fake (splices left out): ``fingerprint`` (default; the
    handcrafted grid-aligned residual statistics of ``synthtrace.features.fingerprint``),
@@ -21,6 +22,12 @@
    sources) are cut by scene into a val half (settings chosen there, from --grid) and
    a test half (reported). OpenWorldDiscovery, then a k-means-only baseline on the same
    features at the same number of clusters.
+4. ``--self-train`` (with ``--fingerprint DIR``): per half and seed, the run of step 3's
+   setting, the fingerprint fine-tuned on the cores of its clusters
+   (``synthtrace.discovery.selftrain``), then step 3 again on the fine-tuned features.
+
+``--out`` JSON: the attribution numbers at the top level, discovery under ``discovery``
+(and ``self_trained``).
 """
 
 from __future__ import annotations
