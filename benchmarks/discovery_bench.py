@@ -191,11 +191,18 @@ def main() -> None:
 
         return fingerprint_files([m.path_of(r) for r in fakes])
 
-    def learned():
-        from synthtrace.io.images import load_images
+    decoded: list = []
 
-        imgs = [im.rgb for im in load_images([m.path_of(r) for r in fakes])]
-        return learned_features(imgs, source, split, seen, args)
+    def images() -> list:
+        """The fakes' pixels, decoded once and only when a step needs them (cached features do not)."""
+        if not decoded:
+            from synthtrace.io.images import load_images
+
+            decoded.extend(im.rgb for im in load_images([m.path_of(r) for r in fakes]))
+        return decoded
+
+    def learned():
+        return learned_features(images(), source, split, seen, args)
 
     # a retrained folder must not be served the old folder's cached features
     learned_kind = (f"learned:{args.fingerprint}:{Path(args.fingerprint, 'learned_fingerprint.safetensors').stat().st_mtime_ns}"
@@ -373,9 +380,6 @@ def main() -> None:
         # the settings above, the fingerprint fine-tuned on its clusters' cores, then the grid again
         from synthtrace.discovery.selftrain import self_train
         from synthtrace.features.learned_fingerprint import LearnedFingerprint
-        from synthtrace.io.images import load_images
-
-        imgs = [im.rgb for im in load_images([m.path_of(r) for r in fakes])]
         fp0 = LearnedFingerprint.from_pretrained(args.fingerprint)
         adapted: dict[tuple[int, int], np.ndarray] = {}
 
@@ -390,6 +394,7 @@ def main() -> None:
                     disc = np.flatnonzero(halves[h])
                     d0 = run(feats, halves[h], sd, **params)[0]
                     t = time.perf_counter()
+                    imgs = images()
                     fp1, core = self_train(fp0, [imgs[i] for i in np.flatnonzero(trm)], source[trm],
                                            [imgs[i] for i in disc], d0, feats[disc], epochs=args.self_train_epochs,
                                            progress=False)
