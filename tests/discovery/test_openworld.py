@@ -138,5 +138,26 @@ def test_tested_merge_joins_fragments_of_one_source_but_not_two_sources():
     assert d.labels_[0] != d.labels_[60] and d.labels_.min() >= 1  # two new clusters, none given to the known class
     # the paper's single round of 1-NN merging leaves fragments of one source apart
     _fragments(d, Ed, groups)
-    d._merge_all(Ed, Ek, hasher)
+    d._merge_all(Ed, Ek, hasher, 1)
     assert np.unique(d.labels_).size > 2
+
+
+def test_untested_merge_across_all_leaves_pairs_of_earlier_clusters_apart():
+    from synthtrace.discovery.wta import WTAHasher
+
+    rng = np.random.default_rng(1)
+    Ek = rng.normal(scale=6, size=16) + rng.normal(size=(40, 16))
+    near = rng.normal(scale=6, size=16)
+    # two earlier clusters (ids 1, 2) of nearby sources, mutual nearest neighbours, and a far new one (id 3)
+    Ed = np.concatenate([near + rng.normal(size=(30, 16)), near + 1.5 + rng.normal(size=(30, 16)),
+                         rng.normal(scale=6, size=16) + rng.normal(size=(30, 16))])
+    groups = [np.arange(30), np.arange(30, 60), np.arange(60, 90)]
+    hasher = WTAHasher(512, 2, random_state=0).fit(Ed[:1])
+    d = OpenWorldDiscovery(n_hashes=512, merge_test=False)
+    d.known_names_, d._yk, d.n_known_ = np.array(["k"]), np.zeros(40, dtype=np.int64), 1
+    _fragments(d, Ed, groups)
+    d._merge_all(Ed, Ek, hasher, 3)  # only cluster 3 is new in this iteration
+    assert np.unique(d.labels_).size == 3
+    _fragments(d, Ed, groups)
+    d._merge_all(Ed, Ek, hasher, 1)  # all three new: the mutual nearest neighbours 1 and 2 merge
+    assert np.unique(d.labels_).size == 2 and d.labels_[0] == d.labels_[30] != d.labels_[60]
