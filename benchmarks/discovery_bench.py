@@ -4,7 +4,8 @@
         [--seeds 3] [--split-postprocessed] [--grid "name=v1,v2;name=..."] [--cache F.npz] [--out F.json]
         [--fingerprint DIR | --epochs N --augment P --crop C --members M --normalize wccn|none --pixels]
         [--fp-cache FP.npz --fp-pca N --threads T --no-discovery]
-        [--self-train [--self-train-epochs 30] [--self-train-share 0.5] [--self-train-grid "name=v1,v2;..."]]
+        [--self-train [--self-train-epochs 30] [--self-train-share 0.5] [--self-train-augment P]
+                      [--self-train-grid "name=v1,v2;..."]]
 
 1. Features of every fake (splices left out): ``fingerprint`` (default; the
    handcrafted grid-aligned residual statistics of ``synthtrace.features.fingerprint``),
@@ -150,6 +151,8 @@ def main() -> None:
     ap.add_argument("--self-train-epochs", type=int, default=30)
     ap.add_argument("--self-train-share", type=float, default=0.5,
                     help="share of each cluster, nearest its mean, that the fingerprint is fine-tuned on")
+    ap.add_argument("--self-train-augment", type=float, default=None,
+                    help="share of fine-tuning draws given processing augmentation (default: the fingerprint's own)")
     ap.add_argument("--self-train-grid", default=None,
                     help="the settings tried on the val half after self-training (default: --grid)")
     args = ap.parse_args()
@@ -388,8 +391,9 @@ def main() -> None:
         def features_for(h: int, sd: int) -> np.ndarray:
             if (h, sd) not in adapted:
                 tag = zlib.crc32(json.dumps(params, sort_keys=True).encode())  # the round-0 run it adapts to
-                path = (Path(f"{args.cache}.selftrain{args.self_train_epochs}"
-                             f"{'' if args.self_train_share == 0.5 else f'-core{args.self_train_share:g}'}-{tag:08x}-h{h}-s{sd}.npy")
+                variant = ("" if args.self_train_share == 0.5 else f"-core{args.self_train_share:g}") + (
+                    "" if args.self_train_augment is None else f"-aug{args.self_train_augment:g}")
+                path = (Path(f"{args.cache}.selftrain{args.self_train_epochs}{variant}-{tag:08x}-h{h}-s{sd}.npy")
                         if args.cache else None)
                 if path is not None and path.is_file():
                     adapted[h, sd] = np.load(path)
@@ -400,7 +404,7 @@ def main() -> None:
                     imgs = images()
                     fp1, core = self_train(fp0, [imgs[i] for i in np.flatnonzero(trm)], source[trm],
                                            [imgs[i] for i in disc], d0, feats[disc], share=args.self_train_share,
-                                           epochs=args.self_train_epochs,
+                                           epochs=args.self_train_epochs, augment=args.self_train_augment,
                                            progress=False)
                     adapted[h, sd] = fp1.transform(imgs).astype(np.float64)
                     print(f"self-training, {'val' if h == 0 else 'test'} half, seed {sd}: {int(core.sum())} core images "

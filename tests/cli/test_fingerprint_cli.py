@@ -98,7 +98,7 @@ def test_discover_self_train_fine_tunes_the_fingerprint_and_resumes(tiny_bench, 
     run = tmp_path / "run"
     args = ["discover", "--images", str(images), "--known", str(known), "--out", str(run), "--features", str(fp_dir),
             "--iterations", "1", "--n-clusters", "4", "--min-cluster-size", "3", "--self-train", "1",
-            "--self-train-epochs", "1"]
+            "--self-train-epochs", "1", "--self-train-augment", "0.8"]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "self-training round 1: fine-tuned on 46 known" in " ".join(res.output.split())
@@ -107,6 +107,7 @@ def test_discover_self_train_fine_tunes_the_fingerprint_and_resumes(tiny_bench, 
     adapted = LearnedFingerprint.from_pretrained(run / "rounds" / "fingerprint1")
     original = LearnedFingerprint.from_pretrained(fp_dir)
     assert adapted.training_["adapted"]["epochs"] == 1 and adapted.training_["adapted"]["n_images"] > 46
+    assert adapted.training_["adapted"]["augment"] == 0.8 and original.config.augment == 0.5
     assert set(original.classes_) <= set(adapted.classes_)  # the known sources, plus the clusters found
     names = json.loads((run / "rounds" / "round0" / "state" / "meta.json").read_text())["label_names"]
     assert set(adapted.classes_) <= set(names)
@@ -120,6 +121,8 @@ def test_discover_self_train_fine_tunes_the_fingerprint_and_resumes(tiny_bench, 
     res = runner.invoke(app, ["discover", "--images", str(images), "--known", str(known), "--out", str(tmp_path / "r2"),
                               "--self-train", "1"])  # the handcrafted fingerprint cannot be fine-tuned
     assert res.exit_code != 0 and "fingerprint train" in " ".join(res.output.split())
+    res = runner.invoke(app, args[:-1] + ["1.5"])
+    assert res.exit_code != 0 and "in [0, 1]" in res.output
 
 
 def test_attribute_fit_trains_a_learned_fingerprint_into_the_bundle(tiny_bench, tmp_path):

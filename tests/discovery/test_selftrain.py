@@ -29,8 +29,8 @@ def test_core_mask_keeps_the_members_nearest_each_mean():
 class SpyFingerprint:
     """Records what ``adapt`` was given (the real method is tested with the fingerprint)."""
 
-    def adapt(self, images, labels, *, epochs, lr, progress):
-        self.got = SimpleNamespace(images=list(images), labels=list(labels), epochs=epochs, lr=lr)
+    def adapt(self, images, labels, *, epochs, lr, augment, progress):
+        self.got = SimpleNamespace(images=list(images), labels=list(labels), epochs=epochs, lr=lr, augment=augment)
         return "adapted"
 
 
@@ -40,11 +40,11 @@ def test_self_train_fine_tunes_on_the_known_images_plus_each_clusters_core():
     images = [np.full((2, 2, 3), i, dtype=np.uint8) for i in range(6)]
     known = [np.zeros((2, 2, 3), np.uint8)] * 2
     spy = SpyFingerprint()
-    out, keep = self_train(spy, known, ["gan-s0", "gan-s1"], images, run, X, share=0.5, epochs=7, lr=0.01)
+    out, keep = self_train(spy, known, ["gan-s0", "gan-s1"], images, run, X, share=0.5, epochs=7, lr=0.01, augment=0.8)
     assert out == "adapted"
     np.testing.assert_array_equal(keep, [True, True, False, True, False, False])  # 2 of 3, 1 of 2, none unclustered
     assert spy.got.labels == ["gan-s0", "gan-s1", "gan-s0", "gan-s0", "new-0"]
     assert [int(im[0, 0, 0]) for im in spy.got.images[2:]] == [0, 1, 3]
-    assert (spy.got.epochs, spy.got.lr) == (7, 0.01)
+    assert (spy.got.epochs, spy.got.lr, spy.got.augment) == (7, 0.01, 0.8)
     with pytest.raises(InputError, match="6 samples"):
         self_train(spy, known, ["a", "b"], images[:5], run, X)

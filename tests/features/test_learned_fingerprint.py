@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import synthtrace.features.learned_fingerprint as lf
 from synthtrace.errors import BundleError, ConfigError, InputError, NotFittedError
 from synthtrace.features.learned_fingerprint import (
     LearnedFingerprint, LearnedFingerprintConfig, is_learned_fingerprint, noise_residual, platform_augment, wccn_map)
@@ -138,6 +139,21 @@ def test_adapt_learns_a_source_it_never_saw_and_leaves_the_original(tmp_path):
     back = LearnedFingerprint.from_pretrained(tmp_path / "adapted")
     assert list(back.classes_) == ["a", "b", "c"] and back.training_["adapted"]["n_images"] == 80
     np.testing.assert_array_equal(back.transform(vimgs), adapted.transform(vimgs))
+
+
+def test_adapt_gives_processing_augmentation_to_the_share_asked_for(monkeypatch):
+    imgs, labels = two_sources(16, seed=4, size=40)
+    fp = LearnedFingerprint(LearnedFingerprintConfig(epochs=1, augment=0.0, normalize="none", **TINY)).fit(
+        imgs, labels, progress=False)
+    calls = []
+    monkeypatch.setattr(lf, "platform_augment", lambda rgb, rng: calls.append(rgb.shape) or platform_augment(rgb, rng))
+    plain = fp.adapt(imgs, labels, epochs=2, progress=False)  # the share it was trained with: none
+    assert calls == [] and plain.training_["adapted"]["augment"] == 0.0
+    strong = fp.adapt(imgs, labels, epochs=2, augment=1.0, progress=False)
+    assert len(calls) == 2 * len(imgs) * fp.config.members and strong.training_["adapted"]["augment"] == 1.0
+    assert fp.config.augment == 0.0 and strong.config.augment == 0.0  # a fine-tuning setting, not the config's
+    with pytest.raises(ConfigError, match="augment=1.5"):
+        fp.adapt(imgs, labels, augment=1.5, progress=False)
 
 
 def test_wccn_map_whitens_the_within_class_scatter_and_removes_a_shared_nuisance():

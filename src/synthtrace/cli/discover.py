@@ -47,6 +47,8 @@ def discover(
                                    "the core of every cluster found, and the loop runs again on the new features. "
                                    "Rounds are kept in OUT/rounds/ (the adapted fingerprint: OUT/rounds/fingerprint1)."),
     self_train_epochs: int = typer.Option(30, help="Fine-tuning epochs per self-training round."),
+    self_train_augment: float = typer.Option(None, help="Share of fine-tuning draws given the fingerprint's processing "
+                                             "augmentation (a resize or a blur); default: the share it was trained with."),
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
     """Group images by generator, attributing known sources and discovering new ones.
@@ -58,6 +60,10 @@ def discover(
 
     Open run/index.html to look at the clusters; run/clusters.csv lists every image's cluster.
     """
+    if self_train < 0 or self_train_epochs < 1:
+        raise typer.BadParameter("--self-train takes a number of rounds >= 0 and --self-train-epochs a number >= 1.")
+    if self_train_augment is not None and not 0.0 <= self_train_augment <= 1.0:
+        raise typer.BadParameter(f"--self-train-augment {self_train_augment}: a share of draws, in [0, 1].")
     from synthtrace.backbones.cnn import CNNSmallBackbone
     from synthtrace.discovery.openworld import OpenWorldDiscovery
     from synthtrace.discovery.run import write_run
@@ -70,8 +76,6 @@ def discover(
     files = _list(images)
     known_files = [km.path_of(r) for r in rows]
     fp = LearnedFingerprint.from_pretrained(features) if is_learned_fingerprint(features) else None
-    if self_train < 0 or self_train_epochs < 1:
-        raise typer.BadParameter("--self-train takes a number of rounds >= 0 and --self-train-epochs a number >= 1.")
     if self_train and fp is None:
         raise typer.BadParameter(f"--self-train {self_train} fine-tunes a learned fingerprint, but --features is "
                                  f"{features!r}; train one with `synthtrace fingerprint train KNOWN.csv --out fp/` and "
@@ -113,7 +117,8 @@ def discover(
         else:
             from synthtrace.discovery.selftrain import self_train as fine_tune
 
-            fp, core = fine_tune(fp, known_imgs, yk, disc_imgs, d, Xd, epochs=self_train_epochs)
+            fp, core = fine_tune(fp, known_imgs, yk, disc_imgs, d, Xd, epochs=self_train_epochs,
+                                 augment=self_train_augment)
             fp.save_pretrained(adapted)
             err.print(f"self-training round {rnd + 1}: fine-tuned on {len(rows)} known + {int(core.sum())} clustered "
                       f"images ({fp.classes_.size} classes), saved {adapted}")

@@ -45,9 +45,10 @@ def core_mask(X: np.ndarray, labels: np.ndarray, share: float = 0.5) -> np.ndarr
 
 def self_train(fingerprint: Any, known_images: Sequence[np.ndarray], known_labels: Sequence[Any],
                images: Sequence[np.ndarray], discovery: Any, X: np.ndarray, *, share: float = 0.5, epochs: int = 30,
-               lr: float = 1e-3, progress: bool = True) -> tuple[Any, np.ndarray]:
+               lr: float = 1e-3, augment: float | None = None, progress: bool = True) -> tuple[Any, np.ndarray]:
     """Fine-tune ``fingerprint`` on the known images plus the core of each of ``discovery``'s
-    labels (``images`` and ``X``, the features the run used, are in the run's order).
+    labels (``images`` and ``X``, the features the run used, are in the run's order);
+    ``augment``: the share of draws given processing (default: the fingerprint's own).
 
     Returns the adapted fingerprint (its classes: the known sources and the discovered
     clusters' names) and the boolean core mask over ``images``."""
@@ -58,5 +59,5 @@ def self_train(fingerprint: Any, known_images: Sequence[np.ndarray], known_label
     names = [discovery.label_names_[j] for j in labels[keep]]
     idx = np.flatnonzero(keep)
     adapted = fingerprint.adapt(list(known_images) + [images[i] for i in idx], list(known_labels) + names,
-                                epochs=epochs, lr=lr, progress=progress)
+                                epochs=epochs, lr=lr, augment=augment, progress=progress)
     return adapted, keep

@@ -308,22 +308,26 @@ class LearnedFingerprint:
         return crops, classes, np.searchsorted(classes, y_all)
 
     def adapt(self, images: Sequence[np.ndarray], labels: Sequence[Any], *, epochs: int = 30, lr: float = 1e-3,
-              progress: bool = True) -> LearnedFingerprint:
+              augment: float | None = None, progress: bool = True) -> LearnedFingerprint:
         """A copy fine-tuned on labelled images whose labels may name classes it was never
         trained on, such as the clusters that open-world discovery found: the self-training
         step of Girish et al. (ICCV 2021), whose loop retrains its network on the known
         images plus the clustered ones. ``self`` is left unchanged.
 
         Each member starts from its own convolutions with a new classifier over the labels
-        given, trains ``epochs`` epochs at ``lr`` with class-balanced draws and the usual
-        augmentation; with ``normalize="wccn"`` the map is refitted on these images and
-        processed copies of them, so the processing of the new classes is normalised too."""
+        given, trains ``epochs`` epochs at ``lr`` with class-balanced draws and processing
+        augmentation for an ``augment`` share of draws (default: ``config.augment``); with
+        ``normalize="wccn"`` the map is refitted on these images and processed copies of
+        them, so the processing of the new classes is normalised too."""
         import copy
 
         from synthtrace.heads.cnn_small import to_tensor
 
         self._check_fitted()
         cfg = self.config
+        augment = cfg.augment if augment is None else float(augment)
+        if not 0.0 <= augment <= 1.0:
+            raise ConfigError(f"augment={augment!r}: the share of draws given processing, in [0, 1].")
         crops, classes, y = self._training_set(images, labels)
         out = copy.copy(self)
         out.classes_, out.models_, out.history_, out.norm_ = classes, [], [], None
@@ -331,12 +335,12 @@ class LearnedFingerprint:
         tens = [to_tensor(im) for im in crops]
         for member, init in enumerate(self.models_):
             model, _ = out._train_member(member, crops, tens, y, [], np.zeros(0, dtype=np.int64), progress, t0,
-                                         init=init, epochs=epochs, lr=lr, balanced=True)
+                                         init=init, epochs=epochs, lr=lr, augment=augment, balanced=True)
             out.models_.append(model)
         if cfg.normalize == "wccn":
             out.norm_ = out._fit_wccn(crops, y, np.random.default_rng([cfg.seed, 2]))
         out.training_ = {**(self.training_ or {}), "adapted": {
-            "epochs": int(epochs), "lr": float(lr), "n_images": len(crops), "n_classes": int(classes.size),
+            "epochs": int(epochs), "lr": float(lr), "augment": augment, "n_images": len(crops), "n_classes": int(classes.size),
             "train_counts": {str(c): int(n) for c, n in zip(classes, np.bincount(y, minlength=classes.size))},
             "seconds": round(time.perf_counter() - t0, 1)}}
         return out
@@ -344,7 +348,7 @@ class LearnedFingerprint:
     def _train_member(self, member: int, crops: list[np.ndarray], tens: list[Any], y: np.ndarray,
                       va_imgs: list[np.ndarray], va_y: np.ndarray, progress: bool, t0: float, *,
                       init: Any = None, epochs: int | None = None, lr: float | None = None,
-                      balanced: bool = False) -> tuple[Any, float | None]:
+                      augment: float | None = None, balanced: bool = False) -> tuple[Any, float | None]:
         """One network, seeded ``config.seed + member``: members differ only in their seed.
 
         ``init``: start from this network's convolutions (a new classifier over ``classes_``);
@@ -359,6 +363,7 @@ class LearnedFingerprint:
 
         cfg = self.config
         epochs = int(epochs or cfg.epochs)
+        augment = cfg.augment if augment is None else augment
         seed = cfg.seed + member
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
@@ -385,7 +390,7 @@ class LearnedFingerprint:
                     batch = []
                     for i in idx:
                         t = tens[i]
-                        if cfg.augment > 0 and rng.uniform() < cfg.augment:
+                        if augment > 0 and rng.uniform() < augment:
                             t = to_tensor(platform_augment(crops[i], rng))
                         h, w = t.shape[-2:]
                         top = int(rng.integers(0, (h - cfg.crop) // 8 + 1)) * 8
