@@ -49,7 +49,8 @@ def discover(
     self_train_epochs: int = typer.Option(30, help="Fine-tuning epochs per self-training round."),
     self_train_augment: float = typer.Option(None, help="Share of fine-tuning draws given the fingerprint's processing "
                                              "augmentation (a resize or a blur); default: the share it was trained with."),
-    seed: int = typer.Option(0, help="Random seed."),
+    seed: int = typer.Option(0, help="Random seed: same seed, same clusters (with --self-train, on the same machine "
+                             "and thread count: the fine-tuning's float rounding depends on the threads)."),
 ) -> None:
     """Group images by generator, attributing known sources and discovering new ones.
 
