@@ -21,8 +21,8 @@
    the max-softmax / energy baselines.
 3. Discovery: known = train-split seen fakes; the test-split fakes (seen + held-out
    sources) are cut by scene into a val half (settings chosen there, from --grid) and
-   a test half (reported). OpenWorldDiscovery, then a k-means-only baseline on the same
-   features at the same number of clusters.
+   a test half (reported; a grid of one setting skips the val half). OpenWorldDiscovery,
+   then a k-means-only baseline on the same features at the same number of clusters.
 4. ``--self-train`` (with ``--fingerprint DIR``): per half and seed, the run of step 3's
    setting, the fingerprint fine-tuned on the cores of its clusters
    (``synthtrace.discovery.selftrain``), then step 3 again on the fine-tuned features.
@@ -310,6 +310,8 @@ def main() -> None:
         """The grid on the val half; ``features_for(half, seed)`` gives the features of a run."""
         best = None
         names, values = parse_grid(grid)
+        if all(len(v) == 1 for v in values):  # nothing to choose: no val runs (nor self-training on the val half)
+            return {n: v[0] for n, v in zip(names, values)}
         for combo in itertools.product(*values):
             params = dict(zip(names, combo))
             runs = [run(features_for(0, sd), halves[0], sd, **params) for sd in seeds]
