@@ -4,7 +4,7 @@
         [--seeds 3] [--split-postprocessed] [--grid "name=v1,v2;name=..."] [--cache F.npz] [--out F.json]
         [--fingerprint DIR | --epochs N --augment P --crop C --members M --normalize wccn|none --pixels]
         [--fp-cache FP.npz --fp-pca N --threads T --no-discovery]
-        [--self-train [--self-train-epochs 30] [--self-train-share 0.5] [--self-train-augment P]
+        [--self-train [--self-train-epochs 30] [--self-train-share 0.5] [--self-train-augment P] [--self-train-core stable]
                       [--self-train-grid "name=v1,v2;..."]]
 
 1. Features of every fake (splices left out): ``fingerprint`` (default; the
@@ -153,6 +153,9 @@ def main() -> None:
                     help="share of each cluster, nearest its mean, that the fingerprint is fine-tuned on")
     ap.add_argument("--self-train-augment", type=float, default=None,
                     help="share of fine-tuning draws given processing augmentation (default: the fingerprint's own)")
+    ap.add_argument("--self-train-core", default="centre", choices=["centre", "stable"],
+                    help="pseudo-labelled core: centre (--self-train-share of each cluster nearest its mean) or "
+                         "stable (members that keep their cluster-mates when the loop re-runs with 4 other seeds)")
     ap.add_argument("--self-train-grid", default=None,
                     help="the settings tried on the val half after self-training (default: --grid)")
     args = ap.parse_args()
@@ -385,7 +388,7 @@ def main() -> None:
     if args.self_train:
         # self-training (synthtrace.discovery.selftrain), per half and seed: the round-0 run with
         # the settings above, the fingerprint fine-tuned on its clusters' cores, then the grid again
-        from synthtrace.discovery.selftrain import self_train
+        from synthtrace.discovery.selftrain import self_train, stable_core
         from synthtrace.features.learned_fingerprint import LearnedFingerprint
         fp0 = LearnedFingerprint.from_pretrained(args.fingerprint)
         adapted: dict[tuple[int, int], np.ndarray] = {}
@@ -394,7 +397,8 @@ def main() -> None:
             if (h, sd) not in adapted:
                 tag = zlib.crc32(json.dumps(params, sort_keys=True).encode())  # the round-0 run it adapts to
                 variant = ("" if args.self_train_share == 0.5 else f"-core{args.self_train_share:g}") + (
-                    "" if args.self_train_augment is None else f"-aug{args.self_train_augment:g}")
+                    "" if args.self_train_augment is None else f"-aug{args.self_train_augment:g}") + (
+                    "" if args.self_train_core == "centre" else f"-{args.self_train_core}")
                 path = (Path(f"{args.cache}.selftrain{args.self_train_epochs}{variant}-{tag:08x}-h{h}-s{sd}.npy")
                         if args.cache else None)
                 if path is not None and path.is_file():
@@ -403,11 +407,13 @@ def main() -> None:
                     disc = np.flatnonzero(halves[h])
                     d0 = run(feats, halves[h], sd, **params)[0]
                     t = time.perf_counter()
+                    core = (stable_core(d0, feats[trm], source[trm], feats[disc])
+                            if args.self_train_core == "stable" else None)
                     imgs = images()
                     fp1, core = self_train(fp0, [imgs[i] for i in np.flatnonzero(trm)], source[trm],
                                            [imgs[i] for i in disc], d0, feats[disc], share=args.self_train_share,
                                            epochs=args.self_train_epochs, augment=args.self_train_augment,
-                                           progress=False)
+                                           core=core, progress=False)
                     adapted[h, sd] = fp1.transform(imgs).astype(np.float64)
                     print(f"self-training, {'val' if h == 0 else 'test'} half, seed {sd}: {int(core.sum())} core images "
                           f"(purity {clustering_metrics(source[disc][core], d0.labels_[core])['purity']:.3f}), "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 from typer.testing import CliRunner
@@ -123,6 +124,16 @@ def test_discover_self_train_fine_tunes_the_fingerprint_and_resumes(tiny_bench, 
     assert res.exit_code != 0 and "fingerprint train" in " ".join(res.output.split())
     res = runner.invoke(app, args[:-1] + ["1.5"])
     assert res.exit_code != 0 and "in [0, 1]" in res.output
+    res = runner.invoke(app, args + ["--self-train-core", "middle"])
+    assert res.exit_code != 0 and "centre or stable" in res.output
+
+    stable = tmp_path / "stable"
+    res = runner.invoke(app, [a if a != str(run) else str(stable) for a in args] + ["--self-train-core", "stable"])
+    assert res.exit_code == 0, res.output
+    said = re.search(r"(\d+) of (\d+) clustered images keep their cluster-mates", " ".join(res.output.split()))
+    assert said and int(said[1]) <= int(said[2])
+    adapted = LearnedFingerprint.from_pretrained(stable / "rounds" / "fingerprint1")
+    assert adapted.training_["adapted"]["n_images"] == 46 + int(said[1])
 
 
 def test_attribute_fit_trains_a_learned_fingerprint_into_the_bundle(tiny_bench, tmp_path):

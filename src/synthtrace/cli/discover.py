@@ -49,6 +49,9 @@ def discover(
     self_train_epochs: int = typer.Option(30, help="Fine-tuning epochs per self-training round."),
     self_train_augment: float = typer.Option(None, help="Share of fine-tuning draws given the fingerprint's processing "
                                              "augmentation (a resize or a blur); default: the share it was trained with."),
+    self_train_core: str = typer.Option("centre", help="What each cluster contributes to the fine-tuning: centre (the "
+                                        "half nearest its mean) or stable (the members that keep their cluster-mates "
+                                        "when the loop re-runs with 4 other seeds; seconds per re-run)."),
     seed: int = typer.Option(0, help="Random seed: same seed, same clusters (with --self-train, on the same machine "
                              "and thread count: the fine-tuning's float rounding depends on the threads)."),
 ) -> None:
@@ -65,6 +68,8 @@ def discover(
         raise typer.BadParameter("--self-train takes a number of rounds >= 0 and --self-train-epochs a number >= 1.")
     if self_train_augment is not None and not 0.0 <= self_train_augment <= 1.0:
         raise typer.BadParameter(f"--self-train-augment {self_train_augment}: a share of draws, in [0, 1].")
+    if self_train_core not in ("centre", "stable"):
+        raise typer.BadParameter(f"--self-train-core {self_train_core!r}: choose centre or stable.")
     from synthtrace.backbones.cnn import CNNSmallBackbone
     from synthtrace.discovery.openworld import OpenWorldDiscovery
     from synthtrace.discovery.run import write_run
@@ -117,9 +122,15 @@ def discover(
             err.print(f"self-training round {rnd + 1}: reusing {adapted}")
         else:
             from synthtrace.discovery.selftrain import self_train as fine_tune
+            from synthtrace.discovery.selftrain import stable_core
 
+            core = None
+            if self_train_core == "stable":
+                core = stable_core(d, Xk, yk, Xd)
+                err.print(f"self-training round {rnd + 1}: {int(core.sum())} of {int((d.labels_ >= 0).sum())} "
+                          "clustered images keep their cluster-mates over 4 re-runs of the loop")
             fp, core = fine_tune(fp, known_imgs, yk, disc_imgs, d, Xd, epochs=self_train_epochs,
-                                 augment=self_train_augment)
+                                 augment=self_train_augment, core=core)
             fp.save_pretrained(adapted)
             err.print(f"self-training round {rnd + 1}: fine-tuned on {len(rows)} known + {int(core.sum())} clustered "
                       f"images ({fp.classes_.size} classes), saved {adapted}")
