@@ -3,7 +3,7 @@
     python benchmarks/discovery_bench.py --bench DIR [--features fingerprint|learned|learned+fingerprint] [--iterations 4]
         [--seeds 3] [--split-postprocessed] [--grid "name=v1,v2;name=..."] [--cache F.npz] [--out F.json]
         [--fingerprint DIR | --epochs N --augment P --crop C --members M --normalize wccn|none --pixels]
-        [--fp-cache FP.npz --fp-pca N --threads T --no-discovery]
+        [--fp-cache FP.npz --fp-pca N --threads T --no-discovery --report-half val]
         [--self-train [--self-train-epochs 30] [--self-train-share 0.5] [--self-train-augment P] [--self-train-core stable]
                       [--self-train-grid "name=v1,v2;..."]]
 
@@ -21,7 +21,8 @@
    the max-softmax / energy baselines.
 3. Discovery: known = train-split seen fakes; the test-split fakes (seen + held-out
    sources) are cut by scene into a val half (settings chosen there, from --grid) and
-   a test half (reported; a grid of one setting skips the val half). OpenWorldDiscovery,
+   a test half (reported; a grid of one setting skips the val half; ``--report-half val``
+   reports a fixed setting on the val half instead). OpenWorldDiscovery,
    then a k-means-only baseline on the same features at the same number of clusters.
 4. ``--self-train`` (with ``--fingerprint DIR``): per half and seed, the run of step 3's
    setting, the fingerprint fine-tuned on the cores of its clusters
@@ -143,6 +144,9 @@ def main() -> None:
     ap.add_argument("--split-postprocessed", action="store_true",
                     help="also report test numbers separately for fakes the build post-processed (resize/blur) "
                          "and untouched ones (re-renders the test scenes to find out; ~30 s)")
+    ap.add_argument("--report-half", default="test", choices=["test", "val"],
+                    help="the half reported; val: a fixed setting (a grid of one) checked on the half settings are "
+                         "chosen on, before it is compared on the test half")
     ap.add_argument("--no-discovery", action="store_true", help="stop after the attribution numbers")
     ap.add_argument("--self-train", action="store_true",
                     help="learned (--fingerprint DIR): then one self-training round per half and seed "
@@ -281,6 +285,7 @@ def main() -> None:
     half = np.array([zlib.crc32(s.encode()) % 2 for s in scene])
     halves = (tem & (half == 0), tem & (half == 1))
     held_out = sorted(set(source[tem]) - set(seen))
+    report_half = 0 if args.report_half == "val" else 1
     def parse(v: str):
         low = v.strip().lower()
         if low in ("true", "false"):
@@ -330,11 +335,12 @@ def main() -> None:
 
     def report(params: dict, features_for, key: str) -> None:
         """The test half with ``params``, per seed and as a mean, beside k-means at the same k."""
-        disc = halves[1]
-        print(f"test half ({disc.sum()} images, settings {params} chosen on the val half)")
+        disc = halves[report_half]
+        print(f"{args.report_half} half ({disc.sum()} images, settings {params}"
+              + (" chosen on the val half)" if report_half else ")"))
         per_seed = []
         for sd in seeds:
-            X = features_for(1, sd)
+            X = features_for(report_half, sd)
             d_s, ow_s, found_s, sec_s = run(X, disc, sd, **params)
             k_s = ow_s["n_clusters"]
             Z = (X[disc] - X[disc].mean(0)) / (X[disc].std(0) + 1e-12)
