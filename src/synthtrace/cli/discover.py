@@ -121,8 +121,7 @@ def discover(
             fp = LearnedFingerprint.from_pretrained(adapted)
             err.print(f"self-training round {rnd + 1}: reusing {adapted}")
         else:
-            from synthtrace.discovery.selftrain import self_train as fine_tune
-            from synthtrace.discovery.selftrain import stable_core
+            from synthtrace.discovery.selftrain import self_train as fine_tune, stable_core
 
             core = None
             if self_train_core == "stable":
