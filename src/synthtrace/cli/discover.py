@@ -125,7 +125,7 @@ def discover(
 
             core = None
             if self_train_core == "stable":
-                core = stable_core(d, Xk, yk, Xd)
+                core = stable_core(d, Xk, yk, Xd, progress=True)
                 err.print(f"self-training round {rnd + 1}: {int(core.sum())} of {int((d.labels_ >= 0).sum())} "
                           "clustered images keep their cluster-mates over 4 re-runs of the loop")
             fp, core = fine_tune(fp, known_imgs, yk, disc_imgs, d, Xd, epochs=self_train_epochs,

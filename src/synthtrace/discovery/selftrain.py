@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from synthtrace.errors import InputError
+from synthtrace.progress import progress_bar
 
 __all__ = ["core_mask", "self_train", "stable_core"]
 
@@ -49,7 +50,7 @@ def core_mask(X: np.ndarray, labels: np.ndarray, share: float = 0.5) -> np.ndarr
 
 
 def stable_core(discovery: Any, X_known: Any, y_known: Any, X: Any, *, runs: int = 4,
-                agreement: float = 0.6) -> np.ndarray:
+                agreement: float = 0.6, progress: bool = False) -> np.ndarray:
     """Clustered samples of ``discovery`` (a fitted ``OpenWorldDiscovery`` on ``X_known``,
     ``y_known``, ``X``) that its clustering does not owe to chance: the loop is re-run
     ``runs`` times with other seeds (derived from its own), and a sample scores, per re-run,
@@ -65,11 +66,14 @@ def stable_core(discovery: Any, X_known: Any, y_known: Any, X: Any, *, runs: int
     clustered = labels >= 0
     size = np.bincount(labels[clustered])
     score = np.zeros(labels.size)
-    for seed in seeds:
-        other = type(discovery)(**{**params, "random_state": int(seed)}).fit(X_known, y_known, X).labels_
-        both = clustered & (other >= 0)
-        _, cell, count = np.unique(np.c_[labels[both], other[both]], axis=0, return_inverse=True, return_counts=True)
-        score[both] += count[cell.ravel()] / size[labels[both]]
+    with progress_bar(runs, "stable core (re-runs of the loop)", enabled=progress) as advance:
+        for seed in seeds:
+            other = type(discovery)(**{**params, "random_state": int(seed)}).fit(X_known, y_known, X).labels_
+            both = clustered & (other >= 0)
+            _, cell, count = np.unique(np.c_[labels[both], other[both]], axis=0, return_inverse=True,
+                                       return_counts=True)
+            score[both] += count[cell.ravel()] / size[labels[both]]
+            advance(1)
     return clustered & (score / runs >= agreement)
 
 
