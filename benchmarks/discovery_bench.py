@@ -3,7 +3,7 @@
     python benchmarks/discovery_bench.py --bench DIR [--features fingerprint|learned|learned+fingerprint] [--iterations 4]
         [--seeds 3] [--split-postprocessed] [--grid "name=v1,v2;name=..."] [--cache F.npz] [--out F.json]
         [--fingerprint DIR | --epochs N --augment P --crop C --members M --normalize wccn|none --pixels]
-        [--fp-cache FP.npz --fp-pca N --threads T --no-discovery --report-half val]
+        [--fp-cache FP.npz --fp-pca N --threads T --no-discovery --report-half val --consensus R]
         [--self-train [--self-train-epochs 30] [--self-train-share 0.5] [--self-train-augment P] [--self-train-core stable]
                       [--self-train-grid "name=v1,v2;..."]]
 
@@ -22,8 +22,9 @@
 3. Discovery: known = train-split seen fakes; the test-split fakes (seen + held-out
    sources) are cut by scene into a val half (settings chosen there, from --grid) and
    a test half (reported; a grid of one setting skips the val half; ``--report-half val``
-   reports a fixed setting on the val half instead). OpenWorldDiscovery,
-   then a k-means-only baseline on the same features at the same number of clusters.
+   reports a fixed setting on the val half instead). OpenWorldDiscovery (``--consensus R``:
+   R runs of it joined by ``ConsensusDiscovery``), then a k-means-only baseline on the
+   same features at the same number of clusters.
 4. ``--self-train`` (with ``--fingerprint DIR``): per half and seed, the run of step 3's
    setting, the fingerprint fine-tuned on the cores of its clusters
    (``synthtrace.discovery.selftrain``), then step 3 again on the fine-tuned features.
@@ -148,6 +149,8 @@ def main() -> None:
                     help="the half reported; val: a fixed setting (a grid of one) checked on the half settings are "
                          "chosen on, before it is compared on the test half")
     ap.add_argument("--no-discovery", action="store_true", help="stop after the attribution numbers")
+    ap.add_argument("--consensus", type=int, default=1,
+                    help="runs of the loop per reported run, joined by synthtrace.discovery.consensus (1: one run)")
     ap.add_argument("--self-train", action="store_true",
                     help="learned (--fingerprint DIR): then one self-training round per half and seed "
                          "(synthtrace.discovery.selftrain) and the grid and report again on the fine-tuned features; "
@@ -168,6 +171,7 @@ def main() -> None:
 
     from sklearn.cluster import KMeans
 
+    from synthtrace.discovery.consensus import ConsensusDiscovery
     from synthtrace.discovery.openworld import OpenWorldDiscovery
     from synthtrace.evaluation.clustering import clustering_metrics, confusion_matrix, ood_metrics, top_k_accuracy
     from synthtrace.heads.attribution import AttributionHead
@@ -308,8 +312,10 @@ def main() -> None:
 
     def run(X: np.ndarray, disc: np.ndarray, seed: int, **params):
         t = time.perf_counter()
-        d = OpenWorldDiscovery(**{**base_params, **params, "random_state": seed}).fit(
-            X[trm], source[trm], X[disc], eval_labels=source[disc])
+        d = OpenWorldDiscovery(**{**base_params, **params, "random_state": seed})
+        if args.consensus > 1:
+            d = ConsensusDiscovery(d, runs=args.consensus)
+        d = d.fit(X[trm], source[trm], X[disc], eval_labels=source[disc])
         mm = clustering_metrics(source[disc], d.labels_, d.features_)
         found = [s for s in held_out if s in set(source[disc]) and s not in mm["sources_missing"]]
         return d, mm, found, time.perf_counter() - t

@@ -99,7 +99,7 @@ def test_discover_self_train_fine_tunes_the_fingerprint_and_resumes(tiny_bench, 
     run = tmp_path / "run"
     args = ["discover", "--images", str(images), "--known", str(known), "--out", str(run), "--features", str(fp_dir),
             "--iterations", "1", "--n-clusters", "4", "--min-cluster-size", "3", "--self-train", "1",
-            "--self-train-epochs", "1", "--self-train-augment", "0.8"]
+            "--self-train-epochs", "1", "--self-train-augment", "0.8", "--consensus", "2"]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "self-training round 1: fine-tuned on 46 known" in " ".join(res.output.split())
@@ -122,7 +122,7 @@ def test_discover_self_train_fine_tunes_the_fingerprint_and_resumes(tiny_bench, 
     res = runner.invoke(app, ["discover", "--images", str(images), "--known", str(known), "--out", str(tmp_path / "r2"),
                               "--self-train", "1"])  # the handcrafted fingerprint cannot be fine-tuned
     assert res.exit_code != 0 and "fingerprint train" in " ".join(res.output.split())
-    res = runner.invoke(app, args[:-1] + ["1.5"])
+    res = runner.invoke(app, args[:-3] + ["1.5"])
     assert res.exit_code != 0 and "in [0, 1]" in res.output
     res = runner.invoke(app, args + ["--self-train-core", "middle"])
     assert res.exit_code != 0 and "centre or stable" in res.output

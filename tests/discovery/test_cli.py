@@ -36,13 +36,43 @@ def test_attribute_and_discover(tiny_bench, tiny_bundle, tmp_path):
     res = runner.invoke(app, ["discover", "--images", str(tiny_bench / "manifest.csv"), "--known", str(known),
                               "--out", str(tmp_path / "run"), "--features", str(bundle), "--iterations", "1",
                               "--n-clusters", "8", "--min-cluster-size", "5", "--percentile", "0.5",
-                              "--merge-space", "input", "--kmeans-n-init", "3", "--no-merge-test"])
+                              "--merge-space", "input", "--kmeans-n-init", "3", "--no-merge-test", "--consensus", "1"])
     assert res.exit_code == 0, res.output
     for name in ("clusters.json", "clusters.csv", "iterations.json", "index.html", "state/meta.json"):
         assert (tmp_path / "run" / name).is_file(), name
+    assert (tmp_path / "run" / "clusters.csv").read_text().splitlines()[0] == "path,cluster_id,cluster_name,known"
     assert len(json.loads((tmp_path / "run" / "iterations.json").read_text())) == 1
     params = json.loads((tmp_path / "run" / "state" / "meta.json").read_text())["params"]
     assert (params["percentile"], params["merge_space"], params["kmeans_n_init"], params["merge_test"]) == (0.5, "input", 3, False)
+
+
+def test_discover_consensus_joins_runs_and_resumes(tiny_bench, tmp_path):
+    import csv
+
+    from synthtrace.io.manifest import read_manifest
+
+    m = read_manifest(tiny_bench / "manifest.csv")
+    known = tmp_path / "known.csv"
+    known.write_text("path,label,source\n" + "".join(f"{m.path_of(r)},fake,{r.source}\n" for r in m
+                                                     if r.label == "fake" and r.split == "train" and not r.mask_path))
+    run = tmp_path / "run"
+    args = ["discover", "--images", str(tiny_bench / "manifest.csv"), "--known", str(known), "--out", str(run),
+            "--iterations", "1", "--n-clusters", "8", "--min-cluster-size", "5", "--percentile", "0.5", "--consensus", "3"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "consensus of 3 runs" in res.output
+    for name in ("state/meta.json", "consensus/run1/state/meta.json", "consensus/run2/state/meta.json"):
+        assert (run / name).is_file(), name
+    rows = list(csv.DictReader(open(run / "clusters.csv")))
+    assert len(rows) == len(m) and all(int(r["cluster_id"]) >= 0 and 0 < float(r["support"]) <= 1 for r in rows)
+    last = json.loads((run / "iterations.json").read_text())[-1]
+    assert last["iteration"] == "consensus" and last["runs"] == 3 and len(set(last["seeds"])) == 3
+    assert "of the runs" in (run / "index.html").read_text()
+    before = (run / "clusters.csv").read_text()
+    res = runner.invoke(app, args)  # every run resumes from its state: the same clusters
+    assert res.exit_code == 0 and (run / "clusters.csv").read_text() == before
+    res = runner.invoke(app, args[:-1] + ["0"])
+    assert res.exit_code != 0 and ">= 1" in res.output
 
 
 def test_fit_head_for_a_bundle_then_scan_shows_attribution(tiny_bench, tiny_bundle, tmp_path):

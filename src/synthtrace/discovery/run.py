@@ -2,7 +2,8 @@
 
 ``write_run(run_dir, discovery, paths)`` writes:
 - ``clusters.json``: one record per cluster (id, name, known, size, member paths);
-- ``clusters.csv``: ``path,cluster_id,cluster_name,known`` (unclustered rows: id −1);
+- ``clusters.csv``: ``path,cluster_id,cluster_name,known`` (unclustered rows: id −1), plus
+  ``support`` for a consensus run (``ConsensusDiscovery.support_``);
 - ``iterations.json``: ``discovery.history_``;
 - ``index.html``: a thumbnail grid per cluster (thumbnails embedded as data URIs,
   at most ``max_thumbs`` per cluster; no external requests).
@@ -42,15 +43,18 @@ def write_run(run_dir: str | Path, discovery, paths: Sequence[str], *, max_thumb
     if len(paths) != discovery.labels_.size:
         raise ValueError(f"{len(paths)} paths for {discovery.labels_.size} discovery samples")
     clusters = discovery.clusters()
+    known = {c["id"]: c["known"] for c in clusters}
+    support = getattr(discovery, "support_", None)
     for c in clusters:
         c["paths"] = [paths[i] for i in c.pop("members")]
     (run / "clusters.json").write_text(json.dumps(clusters, indent=1))
     with open(run / "clusters.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["path", "cluster_id", "cluster_name", "known"])
-        for p, lab in zip(paths, discovery.labels_.tolist()):
+        w.writerow(["path", "cluster_id", "cluster_name", "known"] + (["support"] if support is not None else []))
+        for i, (p, lab) in enumerate(zip(paths, discovery.labels_.tolist())):
             name = discovery.label_names_[lab] if lab >= 0 else ""
-            w.writerow([p, lab, name, int(lab >= 0 and lab < discovery.n_known_)])
+            w.writerow([p, lab, name, int(known.get(lab, False))]
+                       + ([f"{support[i]:.4f}"] if support is not None else []))
     (run / "iterations.json").write_text(json.dumps(discovery.history_, indent=1))
     n_un = int((discovery.labels_ < 0).sum())
     parts = [
@@ -62,7 +66,8 @@ def write_run(run_dir: str | Path, discovery, paths: Sequence[str], *, max_thumb
     ]
     for c in clusters:
         kind = "known source" if c["known"] else "new generator"
-        parts.append(f"<h2>{html.escape(c['name'])} ({kind}, {c['size']} images)</h2><div>")
+        agree = f"; its pairs together in {c['support']:.0%} of the runs" if "support" in c else ""
+        parts.append(f"<h2>{html.escape(c['name'])} ({kind}, {c['size']} images{agree})</h2><div>")
         for p in c["paths"][:max_thumbs]:
             src = _thumb(p)
             if src:
