@@ -4,6 +4,7 @@
         [--seeds 3] [--split-postprocessed] [--grid "name=v1,v2;name=..."] [--cache F.npz] [--out F.json]
         [--fingerprint DIR | --epochs N --augment P --crop C --members M --normalize wccn|none --pixels]
         [--fp-cache FP.npz --fp-pca N --threads T --no-discovery --report-half val --consensus R]
+        [--export-manifests DIR]
         [--self-train [--self-train-epochs 30] [--self-train-share 0.5] [--self-train-augment P] [--self-train-core stable]
                       [--self-train-grid "name=v1,v2;..."]]
 
@@ -24,7 +25,8 @@
    a test half (reported; a grid of one setting skips the val half; ``--report-half val``
    reports a fixed setting on the val half instead). OpenWorldDiscovery (``--consensus R``:
    R runs of it joined by ``ConsensusDiscovery``), then a k-means-only baseline on the
-   same features at the same number of clusters.
+   same features at the same number of clusters (with ``--consensus``, also R k-means
+   runs joined the same way).
 4. ``--self-train`` (with ``--fingerprint DIR``): per half and seed, the run of step 3's
    setting, the fingerprint fine-tuned on the cores of its clusters
    (``synthtrace.discovery.selftrain``), then step 3 again on the fine-tuned features.
@@ -149,6 +151,9 @@ def main() -> None:
                     help="the half reported; val: a fixed setting (a grid of one) checked on the half settings are "
                          "chosen on, before it is compared on the test half")
     ap.add_argument("--no-discovery", action="store_true", help="stop after the attribution numbers")
+    ap.add_argument("--export-manifests", default=None,
+                    help="write known.csv (the train-split fakes of seen sources) and val_half.csv / test_half.csv "
+                         "(with their true source) into this folder, to run `synthtrace discover` on the same sets")
     ap.add_argument("--consensus", type=int, default=1,
                     help="runs of the loop per reported run, joined by synthtrace.discovery.consensus (1: one run)")
     ap.add_argument("--self-train", action="store_true",
@@ -171,7 +176,7 @@ def main() -> None:
 
     from sklearn.cluster import KMeans
 
-    from synthtrace.discovery.consensus import ConsensusDiscovery
+    from synthtrace.discovery.consensus import ConsensusDiscovery, consensus_labels
     from synthtrace.discovery.openworld import OpenWorldDiscovery
     from synthtrace.evaluation.clustering import clustering_metrics, confusion_matrix, ood_metrics, top_k_accuracy
     from synthtrace.heads.attribution import AttributionHead
@@ -290,6 +295,14 @@ def main() -> None:
     halves = (tem & (half == 0), tem & (half == 1))
     held_out = sorted(set(source[tem]) - set(seen))
     report_half = 0 if args.report_half == "val" else 1
+    if args.export_manifests:
+        out_dir = Path(args.export_manifests)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, rows in (("known", trm), ("val_half", halves[0]), ("test_half", halves[1])):
+            with open(out_dir / f"{name}.csv", "w") as fh:
+                fh.write("path,label,source\n" + "".join(f"{m.path_of(r)},fake,{r.source}\n"
+                                                         for r, keep in zip(fakes, rows) if keep))
+        print(f"wrote {out_dir}/known.csv, val_half.csv, test_half.csv")
     def parse(v: str):
         low = v.strip().lower()
         if low in ("true", "false"):
@@ -352,6 +365,12 @@ def main() -> None:
             Z = (X[disc] - X[disc].mean(0)) / (X[disc].std(0) + 1e-12)
             km_s = KMeans(n_clusters=k_s, n_init=10, random_state=sd).fit_predict(Z)
             per_seed.append((d_s, ow_s, found_s, sec_s, k_s, km_s, clustering_metrics(source[disc], km_s)))
+            if args.consensus > 1:  # the same consensus over k-means runs: what the loop adds beyond it
+                km_runs = [KMeans(n_clusters=k_s, n_init=10, random_state=1000 * sd + r).fit_predict(Z)
+                           for r in range(args.consensus)]
+                per_seed[-1][6]["consensus_of_kmeans"] = clustering_metrics(
+                    source[disc], consensus_labels(km_runs, n_clusters=k_s))
+                ow_s["first_run"] = clustering_metrics(source[disc], d_s.runs_[0])
         d, ow, found, sec, k, km, base = per_seed[0]
         res[key] = {"discovery_params": params, "openworld": ow, "kmeans": base, "history": d.history_,
                     "held_out": held_out, "n_discovery_test": int(disc.sum()), "discovery_seconds": sec,
@@ -372,8 +391,18 @@ def main() -> None:
         for sd, r in zip(seeds, per_seed):
             line(f"open-world seed {sd}", r[1])
             line(f"k-means k={r[4]} seed {sd}", r[6])
+            if "consensus_of_kmeans" in r[6]:
+                line(f"{args.consensus} k-means joined", r[6]["consensus_of_kmeans"])
+                line("first run alone", r[1]["first_run"])
         if len(seeds) > 1:
             keys = ("purity", "purity_unweighted", "nmi", "ari", "share_clustered")
+            if args.consensus > 1:
+                kc = [r[6]["consensus_of_kmeans"] for r in per_seed]
+                fr = [r[1]["first_run"] for r in per_seed]
+                print(f"consensus of {args.consensus} k-means runs at the same k, mean of {len(seeds)} seeds: purity "
+                      f"{np.mean([c['purity'] for c in kc]):.3f} NMI {np.mean([c['nmi'] for c in kc]):.3f}; the first "
+                      f"run of each consensus alone: purity {np.mean([c['purity'] for c in fr]):.3f} "
+                      f"NMI {np.mean([c['nmi'] for c in fr]):.3f}")
             for name, col in (("open-world", 1), ("k-means", 6)):
                 mean = {k_: float(np.mean([r[col][k_] for r in per_seed])) for k_ in keys}
                 sd_ = {k_: float(np.std([r[col][k_] for r in per_seed])) for k_ in keys}

@@ -59,8 +59,8 @@ def discover(
                                   "joined into one clustering: images most runs put together stay together (average "
                                   "linkage on the share of runs), cut at the runs' median number of clusters. Every "
                                   "image gets a cluster; clusters.csv says how often the runs agreed (support). On the "
-                                  "built-in benchmark, 16 runs: purity 0.924 against 0.891 for one run. 1: a single "
-                                  "run. Up to 10 000 images (an N x N matrix); above that, one run."),
+                                  "built-in benchmark (standard preset, test half, 6 seeds), 16 runs: purity 0.924, NMI "
+                                  "0.777; their first run alone: 0.891, 0.734. 1: a single run. Up to 10 000 images (an N x N matrix); above that, one run."),
     seed: int = typer.Option(0, help="Random seed: same seed, same clusters (with --self-train, on the same machine "
                              "and thread count: the fine-tuning's float rounding depends on the threads)."),
 ) -> None:
@@ -69,7 +69,7 @@ def discover(
     Example, with a learned fingerprint trained on the known sources (`synthtrace fingerprint train`):
 
         synthtrace discover --images new/ --known known.csv --out run/ --features fp/ --n-clusters 45
-        --min-cluster-size 5 --percentile 0.5 --merge-space input --kmeans-n-init 10 --self-train 1 --no-merge-test
+        --min-cluster-size 5 --percentile 0.5 --merge-space input --kmeans-n-init 10
 
     Open run/index.html to look at the clusters; run/clusters.csv lists every image's cluster.
     """
