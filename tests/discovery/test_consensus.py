@@ -46,6 +46,39 @@ def test_agreeing_runs_give_their_partition_and_noise_is_outvoted():
     assert adjusted_rand_score(truth, consensus_labels(runs)) == 1.0
 
 
+class ScriptedRun:
+    """A discovery run whose fits return scripted labels, one per fit, in order."""
+
+    script: list = []
+    made: list = []
+
+    def __init__(self, **params):
+        ScriptedRun.made.append(params)
+
+    def get_params(self):
+        return {"random_state": 7, "run_dir": None, "verbose": True}
+
+    def fit(self, X_known, y_known, X, eval_labels=None):
+        self.labels_ = np.array(ScriptedRun.script.pop(0))
+        self.features_, self.n_known_, self.label_names_, self.history_ = X, 1, ["cam", "new-1", "new-2"], [{}]
+        return self
+
+
+def test_consensus_run_worked_example_names_and_support():
+    ScriptedRun.made.clear()
+    ScriptedRun.script = [[0, 0, 1, 1, 2], [0, 0, 1, 1, 1], [2, 0, 0, 1, 1], [0, 0, 1, 1, 1]]
+    c = ConsensusDiscovery(ScriptedRun(), runs=4).fit(None, None, np.zeros((5, 2)))
+    # co-association as in the worked example above; the runs have 3, 2, 3, 2 clusters: median 2.5 -> cut at 2
+    np.testing.assert_array_equal(c.labels_, [0, 0, 1, 1, 1])
+    # names from the first run: {0, 1} were its known class "cam", {2, 3, 4} mostly its "new-1"
+    assert c.label_names_ == ["cam", "new-1"] and c.known_ == [True, False]
+    # support: the mean share of runs with each cluster-mate, e.g. sample 2: (3/4 with 3 + 2/4 with 4) / 2
+    np.testing.assert_allclose(c.support_, [0.75, 0.75, 0.625, 0.75, 0.625])
+    assert c.seeds_[0] == 7 and len(set(c.seeds_)) == 4
+    assert [p["random_state"] for p in ScriptedRun.made[1:]] == c.seeds_  # the template, then one per run
+    assert [p["verbose"] for p in ScriptedRun.made[1:]] == [True, False, False, False]
+
+
 def test_bad_input_is_refused_with_the_fix():
     with pytest.raises(InputError, match="runs x samples"):
         consensus_labels(np.zeros(5, dtype=int))
@@ -86,7 +119,7 @@ def test_consensus_run_is_reproducible_names_known_sources_and_resumes(tmp_path)
     # the first run is the template's own seed, every image is clustered, support is a share of runs
     single = OpenWorldDiscovery(**PARAMS, random_state=0).fit(Xk, yk, Xd)
     np.testing.assert_array_equal(c.discovery_.labels_, single.labels_)
-    assert c.labels_.min() == 0 and np.all((c.support_ > 0) & (c.support_ <= 1))
+    assert c.labels_.min() == 0 and np.all((c.support_ >= 0) & (c.support_ <= 1)) and c.support_.mean() > 0.5
     # known sources keep their names; every name is unique; known clusters come first
     assert {"0", "1"} <= set(c.label_names_) and len(set(c.label_names_)) == len(c.label_names_)
     assert c.known_ == sorted(c.known_, reverse=True)

@@ -11,7 +11,8 @@ average-linkage tree of that matrix into as many clusters as the median run foun
 
 Every image gets a cluster: each run's unclustered images first join their nearest
 cluster (the rule the metrics use, ``assign_unclustered``). ``support_`` says, per image,
-the mean co-association with its consensus cluster-mates: 1.0 when every run agreed.
+the mean share of runs that put it with each of its consensus cluster-mates: 1.0 when
+every run agreed (an image alone in its cluster: 0).
 """
 
 from __future__ import annotations
@@ -46,18 +47,25 @@ def consensus_labels(label_runs: Any, n_clusters: int | None = None, *, max_samp
     1 − co-association, cut at ``n_clusters`` (default: the median number of clusters of the
     runs). Labels 0..k−1, numbered by first appearance so equal partitions get equal labels."""
     L = np.asarray(label_runs)
-    n = L.shape[-1] if L.ndim else 0
+    _check_size(L.shape[-1] if L.ndim else 0, max_samples)
+    if n_clusters is None:
+        n_clusters = int(np.median([np.unique(lab[lab >= 0]).size for lab in L.reshape(-1, L.shape[-1])]))
+    return _cut(co_association(L), n_clusters)
+
+
+def _check_size(n: int, max_samples: int) -> None:
     if n > max_samples:
         raise InputError(f"a consensus of {n} samples needs a {n} x {n} co-association matrix "
                          f"(max_samples={max_samples}); run discovery without a consensus, or on a part of the set.")
-    S = co_association(L)
-    if n_clusters is None:
-        n_clusters = int(np.median([np.unique(lab[lab >= 0]).size for lab in L]))
+
+
+def _cut(S: np.ndarray, n_clusters: int) -> np.ndarray:
+    from sklearn.cluster import AgglomerativeClustering
+
+    n = S.shape[0]
     k = min(max(int(n_clusters), 1), n)
     if k == n:
         return np.arange(n)
-    from sklearn.cluster import AgglomerativeClustering
-
     raw = AgglomerativeClustering(n_clusters=k, metric="precomputed", linkage="average").fit_predict(1.0 - S)
     _, first = np.unique(raw, return_index=True)
     order = np.argsort(np.argsort(first))  # cluster id -> rank of its first sample
@@ -91,8 +99,7 @@ class ConsensusDiscovery:
 
         if int(self.runs) < 2:
             raise InputError(f"runs={self.runs!r}: a consensus needs at least 2 runs of the loop.")
-        if len(X) > self.max_samples:  # before minutes of runs, not after
-            consensus_labels(np.zeros((1, len(X)), dtype=int), max_samples=self.max_samples)
+        _check_size(len(X), self.max_samples)  # before minutes of runs, not after
         params = self.discovery.get_params()
         seed = int(params["random_state"])
         self.seeds_ = [seed] + [int(s) for s in np.random.default_rng([seed, 2]).integers(2**31, size=int(self.runs) - 1)]
@@ -106,11 +113,15 @@ class ConsensusDiscovery:
                 fitted.append(d.fit(X_known, y_known, X, eval_labels=eval_labels if i == 0 else None))
                 advance(1)
         self.runs_ = np.stack([assign_unclustered(d.features_, d.labels_) for d in fitted])
-        labels = consensus_labels(self.runs_, max_samples=self.max_samples)
+        S = co_association(self.runs_)
+        labels = _cut(S, int(np.median([np.unique(lab).size for lab in self.runs_])))
         base = self.discovery_ = fitted[0]
         self._name(labels, base)
-        S = co_association(self.runs_)
-        self.support_ = np.array([S[i, self.labels_ == self.labels_[i]].mean() for i in range(self.labels_.size)])
+        self.support_ = np.zeros(labels.size)
+        for c in range(labels.max() + 1):
+            idx = np.flatnonzero(labels == c)
+            if idx.size > 1:  # share of runs with each cluster-mate, itself left out
+                self.support_[idx] = (S[np.ix_(idx, idx)].sum(axis=1) - 1.0) / (idx.size - 1)
         pairs = [adjusted_rand_score(a, b) for i, a in enumerate(self.runs_) for b in self.runs_[i + 1:]]
         self.features_ = base.features_
         self.history_ = list(base.history_) + [{
