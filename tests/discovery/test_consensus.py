@@ -142,3 +142,17 @@ def test_consensus_run_is_reproducible_names_known_sources_and_resumes(tmp_path)
     np.testing.assert_allclose([float(r["support"]) for r in rows], c.support_, atol=1e-4)
     recs = json.loads((tmp_path / "out" / "clusters.json").read_text())
     assert sum(r["size"] for r in recs) == yd.size and all("support" in r for r in recs)
+
+
+def test_extend_adds_images_to_every_run_and_joins_again():
+    Xk, yk, Xd, yd = _data(1)
+    c = ConsensusDiscovery(OpenWorldDiscovery(**PARAMS, stop_share=0.0), runs=3, max_samples=len(Xd)).fit(Xk, yk, Xd[:200])
+    before = [d.labels_.copy() for d in c.fitted_]
+    c.extend(Xd[200:])
+    assert c.labels_.shape == (len(Xd),) and c.runs_.shape == (3, len(Xd)) and c.support_.shape == (len(Xd),)
+    for d, old in zip(c.fitted_, before):  # each run's finished clusters keep their members
+        kept = old >= 0
+        assert np.mean(d.labels_[:200][kept] == old[kept]) > 0.8
+    assert c.history_[-1]["iteration"] == "consensus"
+    with pytest.raises(InputError, match="without a consensus"):
+        c.extend(Xd[:1])

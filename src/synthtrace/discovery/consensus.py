@@ -82,8 +82,9 @@ class ConsensusDiscovery:
     cluster takes the name of the first run's cluster most of its members were in: a known
     source or ``new-<k>``; a name already taken gets `` (2)``, `` (3)``...), ``known_``
     (per label), ``support_`` (per image), ``runs_`` (the runs' labels, unclustered images
-    assigned), ``seeds_``, ``discovery_`` (the first run), ``history_`` (its iterations,
-    then a consensus record), ``features_`` (the first run's embedding)."""
+    assigned), ``seeds_``, ``fitted_`` (the runs), ``discovery_`` (the first run),
+    ``history_`` (its iterations, then a consensus record), ``features_`` (the first run's
+    embedding). ``extend(X_new)`` is the online mode."""
 
     def __init__(self, discovery: Any, runs: int = 8, *, max_samples: int = 10_000, progress: bool = False) -> None:
         self.discovery = discovery
@@ -93,10 +94,6 @@ class ConsensusDiscovery:
 
     def fit(self, X_known: Any, y_known: Any, X: Any, *, eval_labels: Any = None) -> ConsensusDiscovery:
         """``eval_labels`` (true sources, optional) go to the first run's per-iteration statistics."""
-        from sklearn.metrics import adjusted_rand_score
-
-        from synthtrace.evaluation.clustering import assign_unclustered
-
         if int(self.runs) < 2:
             raise InputError(f"runs={self.runs!r}: a consensus needs at least 2 runs of the loop.")
         _check_size(len(X), self.max_samples)  # before minutes of runs, not after
@@ -112,10 +109,28 @@ class ConsensusDiscovery:
                                             "verbose": bool(params.get("verbose")) and i == 0})
                 fitted.append(d.fit(X_known, y_known, X, eval_labels=eval_labels if i == 0 else None))
                 advance(1)
-        self.runs_ = np.stack([assign_unclustered(d.features_, d.labels_) for d in fitted])
+        self.fitted_ = fitted
+        return self._join()
+
+    def extend(self, X_new: Any, *, n_iterations: int = 1) -> ConsensusDiscovery:
+        """Online mode: every run takes the new samples (``OpenWorldDiscovery.extend``: its
+        finished clusters keep their members), then the runs are joined again."""
+        if not hasattr(self, "fitted_"):
+            raise NotFittedError("call fit() before extend().")
+        _check_size(self.labels_.size + len(X_new), self.max_samples)
+        for d in self.fitted_:
+            d.extend(X_new, n_iterations=n_iterations)
+        return self._join()
+
+    def _join(self) -> ConsensusDiscovery:
+        from sklearn.metrics import adjusted_rand_score
+
+        from synthtrace.evaluation.clustering import assign_unclustered
+
+        self.runs_ = np.stack([assign_unclustered(d.features_, d.labels_) for d in self.fitted_])
         S = co_association(self.runs_)
         labels = _cut(S, int(np.median([np.unique(lab).size for lab in self.runs_])))
-        base = self.discovery_ = fitted[0]
+        base = self.discovery_ = self.fitted_[0]
         self._name(labels, base)
         self.support_ = np.zeros(labels.size)
         for c in range(labels.max() + 1):
