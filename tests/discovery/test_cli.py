@@ -75,6 +75,19 @@ def test_discover_consensus_joins_runs_and_resumes(tiny_bench, tmp_path):
     assert res.exit_code != 0 and ">= 1" in res.output
 
 
+def test_discover_runs_once_above_the_consensus_limit(tiny_bench, tmp_path, monkeypatch):
+    import synthtrace.discovery.consensus as consensus
+
+    monkeypatch.setattr(consensus, "MAX_SAMPLES", 10)
+    run = tmp_path / "run"
+    res = runner.invoke(app, ["discover", "--images", str(tiny_bench / "manifest.csv"), "--known",
+                              str(tiny_bench / "manifest.csv"), "--out", str(run), "--iterations", "1", "--n-clusters",
+                              "8", "--min-cluster-size", "5", "--consensus", "3"])
+    assert res.exit_code == 0, res.output
+    assert "running the loop once" in " ".join(res.output.split()) and not (run / "consensus").exists()
+    assert (run / "clusters.csv").read_text().splitlines()[0] == "path,cluster_id,cluster_name,known"
+
+
 def test_fit_head_for_a_bundle_then_scan_shows_attribution(tiny_bench, tiny_bundle, tmp_path):
     from synthtrace.heads.attribution import load_attribution_head
     from synthtrace.io.manifest import read_manifest

@@ -9,9 +9,6 @@ import typer
 from synthtrace.cli.console import err
 
 
-CONSENSUS_MAX = 10_000
-
-
 def _list(images: Path) -> list[Path]:
     from synthtrace.cli.attribute import _images
     from synthtrace.io.manifest import read_manifest
@@ -60,7 +57,8 @@ def discover(
                                   "linkage on the share of runs), cut at the runs' median number of clusters. Every "
                                   "image gets a cluster; clusters.csv says how often the runs agreed (support). On the "
                                   "built-in benchmark (standard preset, test half, 6 seeds), 16 runs: purity 0.924, NMI "
-                                  "0.777; their first run alone: 0.891, 0.734. 1: a single run. Up to 10 000 images (an N x N matrix); above that, one run."),
+                                  "0.777; their first run alone: 0.891, 0.734. 1: a single run. Up to 10 000 images "
+                                  "(an N x N matrix); above that, one run."),
     seed: int = typer.Option(0, help="Random seed: same seed, same clusters (with --self-train, on the same machine "
                              "and thread count: the fine-tuning's float rounding depends on the threads)."),
 ) -> None:
@@ -117,9 +115,11 @@ def discover(
         Xk = extract_features(known_files, bb, pooling="mean", progress=False)
         Xd = extract_features(files, bb, pooling="mean", progress=False)
     err.print(f"{len(rows)} known images, {len(files)} to discover")
-    if consensus > 1 and len(files) > CONSENSUS_MAX:
-        err.print(f"--consensus {consensus}: {len(files)} images are more than a consensus handles ({CONSENSUS_MAX}, "
-                  "an N x N matrix); running the loop once (--consensus 1 says so and skips this note).")
+    from synthtrace.discovery.consensus import MAX_SAMPLES, ConsensusDiscovery
+
+    if consensus > 1 and len(files) > MAX_SAMPLES:
+        err.print(f"--consensus {consensus}: {len(files)} images are more than a consensus handles ({MAX_SAMPLES}, "
+                  "an N x N matrix); running the loop once (pass --consensus 1 to skip this note).")
         consensus = 1
     yk = [r.source for r in rows]
     for rnd in range(self_train + 1):
@@ -130,9 +130,7 @@ def discover(
             run_dir=out if last else out / "rounds" / f"round{rnd}", verbose=True,
         )
         if last and consensus > 1:
-            from synthtrace.discovery.consensus import ConsensusDiscovery
-
-            d = ConsensusDiscovery(d, runs=consensus, max_samples=CONSENSUS_MAX, progress=True).fit(Xk, yk, Xd)
+            d = ConsensusDiscovery(d, runs=consensus, progress=True).fit(Xk, yk, Xd)
             c = d.history_[-1]
             err.print(f"consensus of {consensus} runs: {c['n_clusters']} clusters, pairs of cluster-mates together in "
                       f"{c['mean_support']:.0%} of the runs on average (runs' pairwise ARI {c['mean_pairwise_ari']:.2f}); "

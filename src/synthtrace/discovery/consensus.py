@@ -25,7 +25,9 @@ import numpy as np
 from synthtrace.errors import InputError, NotFittedError
 from synthtrace.progress import progress_bar
 
-__all__ = ["ConsensusDiscovery", "co_association", "consensus_labels"]
+__all__ = ["MAX_SAMPLES", "ConsensusDiscovery", "co_association", "consensus_labels"]
+
+MAX_SAMPLES = 10_000  # an N x N float32 co-association matrix: 400 MB here
 
 
 def co_association(label_runs: Any) -> np.ndarray:
@@ -42,7 +44,7 @@ def co_association(label_runs: Any) -> np.ndarray:
     return S
 
 
-def consensus_labels(label_runs: Any, n_clusters: int | None = None, *, max_samples: int = 10_000) -> np.ndarray:
+def consensus_labels(label_runs: Any, n_clusters: int | None = None, *, max_samples: int = MAX_SAMPLES) -> np.ndarray:
     """The consensus partition of several clusterings of the same samples: average linkage on
     1 − co-association, cut at ``n_clusters`` (default: the median number of clusters of the
     runs). Labels 0..k−1, numbered by first appearance so equal partitions get equal labels."""
@@ -86,7 +88,7 @@ class ConsensusDiscovery:
     ``history_`` (its iterations, then a consensus record), ``features_`` (the first run's
     embedding). ``extend(X_new)`` is the online mode."""
 
-    def __init__(self, discovery: Any, runs: int = 8, *, max_samples: int = 10_000, progress: bool = False) -> None:
+    def __init__(self, discovery: Any, runs: int = 16, *, max_samples: int = MAX_SAMPLES, progress: bool = False) -> None:
         self.discovery = discovery
         self.runs = runs
         self.max_samples = max_samples
