@@ -49,10 +49,12 @@ def consensus_labels(label_runs: Any, n_clusters: int | None = None, *, max_samp
     1 − co-association, cut at ``n_clusters`` (default: the median number of clusters of the
     runs). Labels 0..k−1, numbered by first appearance so equal partitions get equal labels."""
     L = np.asarray(label_runs)
-    _check_size(L.shape[-1] if L.ndim else 0, max_samples)
+    if L.ndim == 2:
+        _check_size(L.shape[1], max_samples)  # before the n x n matrix
+    S = co_association(L)
     if n_clusters is None:
-        n_clusters = int(np.median([np.unique(lab[lab >= 0]).size for lab in L.reshape(-1, L.shape[-1])]))
-    return _cut(co_association(L), n_clusters)
+        n_clusters = int(np.median([np.unique(lab[lab >= 0]).size for lab in L]))
+    return _cut(S, n_clusters)
 
 
 def _check_size(n: int, max_samples: int) -> None:
