@@ -67,7 +67,8 @@ def test_discover_consensus_joins_runs_and_resumes(tiny_bench, tmp_path):
     assert len(rows) == len(m) and all(int(r["cluster_id"]) >= 0 and 0 <= float(r["support"]) <= 1 for r in rows)
     last = json.loads((run / "iterations.json").read_text())[-1]
     assert last["iteration"] == "consensus" and last["runs"] == 3 and len(set(last["seeds"])) == 3
-    assert "of the runs" in (run / "index.html").read_text()
+    page = (run / "index.html").read_text()
+    assert "of the runs" in page and "1 iteration, the consensus of 3 runs" in page
     before = (run / "clusters.csv").read_text()
     res = runner.invoke(app, args)  # every run resumes from its state: the same clusters
     assert res.exit_code == 0 and (run / "clusters.csv").read_text() == before

@@ -57,12 +57,15 @@ def write_run(run_dir: str | Path, discovery, paths: Sequence[str], *, max_thumb
                        + ([f"{support[i]:.4f}"] if support is not None else []))
     (run / "iterations.json").write_text(json.dumps(discovery.history_, indent=1))
     n_un = int((discovery.labels_ < 0).sum())
+    joined = [h for h in discovery.history_ if h.get("iteration") == "consensus"]
+    n_it = len(discovery.history_) - len(joined)
+    how = f"{n_it} iteration{'' if n_it == 1 else 's'}" + (f", the consensus of {joined[-1]['runs']} runs" if joined else "")
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>synthtrace discovery</title>",
         "<style>body{font-family:sans-serif;margin:1em}img{margin:2px;width:96px;height:96px;object-fit:cover}"
         "h2{font-size:1.05em;margin-top:1.2em}</style></head><body>",
         f"<h1>Discovery run</h1><p>{len(paths)} images, {len(clusters)} clusters, {n_un} unclustered, "
-        f"{len(discovery.history_)} iterations.</p>",
+        f"{how}.</p>",
     ]
     for c in clusters:
         kind = "known source" if c["known"] else "new generator"
