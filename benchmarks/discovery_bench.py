@@ -365,7 +365,7 @@ def main() -> None:
             Z = (X[disc] - X[disc].mean(0)) / (X[disc].std(0) + 1e-12)
             km_s = KMeans(n_clusters=k_s, n_init=10, random_state=sd).fit_predict(Z)
             per_seed.append((d_s, ow_s, found_s, sec_s, k_s, km_s, clustering_metrics(source[disc], km_s)))
-            if args.consensus > 1:  # the same consensus over k-means runs: what the loop adds beyond it
+            if args.consensus > 1:  # what joining adds to one run, and the loop beyond joined k-means runs
                 km_runs = [KMeans(n_clusters=k_s, n_init=10, random_state=1000 * sd + r).fit_predict(Z)
                            for r in range(args.consensus)]
                 per_seed[-1][6]["consensus_of_kmeans"] = clustering_metrics(

@@ -52,9 +52,11 @@ def consensus_labels(label_runs: Any, n_clusters: int | None = None, *, max_samp
     if L.ndim == 2:
         _check_size(L.shape[1], max_samples)  # before the n x n matrix
     S = co_association(L)
-    if n_clusters is None:
-        n_clusters = int(np.median([np.unique(lab[lab >= 0]).size for lab in L]))
-    return _cut(S, n_clusters)
+    return _cut(S, _median_clusters(L) if n_clusters is None else n_clusters)
+
+
+def _median_clusters(label_runs: np.ndarray) -> int:
+    return int(np.median([np.unique(lab[lab >= 0]).size for lab in label_runs]))
 
 
 def _check_size(n: int, max_samples: int) -> None:
@@ -133,7 +135,7 @@ class ConsensusDiscovery:
 
         self.runs_ = np.stack([assign_unclustered(d.features_, d.labels_) for d in self.fitted_])
         S = co_association(self.runs_)
-        labels = _cut(S, int(np.median([np.unique(lab).size for lab in self.runs_])))
+        labels = _cut(S, _median_clusters(self.runs_))
         base = self.discovery_ = self.fitted_[0]
         self._name(labels, base)
         self.support_ = np.zeros(labels.size)
@@ -153,9 +155,9 @@ class ConsensusDiscovery:
         """Known-source clusters first (in the known order), then new ones by size."""
         first = self.runs_[0]
         majority = np.array([np.bincount(first[labels == c]).argmax() for c in range(labels.max() + 1)])
+        known = majority < base.n_known_
         size = np.bincount(labels)
-        order = sorted(range(majority.size), key=lambda c: (majority[c] >= base.n_known_,
-                                                            majority[c] if majority[c] < base.n_known_ else -size[c], c))
+        order = sorted(range(majority.size), key=lambda c: (not known[c], majority[c] if known[c] else -size[c], c))
         names: list[str] = []
         taken: dict[str, int] = {}
         for c in order:
@@ -166,7 +168,7 @@ class ConsensusDiscovery:
         rank[order] = np.arange(len(order))
         self.labels_ = rank[labels]
         self.label_names_ = names
-        self.known_ = [bool(majority[c] < base.n_known_) for c in order]
+        self.known_ = [bool(known[c]) for c in order]
 
     def clusters(self) -> list[dict[str, Any]]:
         """One record per consensus cluster: name, known/new, size, member indices, mean support."""
