@@ -77,12 +77,18 @@ def scan_paths(
 
 
 def scan_file(path: str | Path, detector: DetectorBundle | None = None, options: ScanOptions = ScanOptions(), *,
-              attribution: AttributionHead | None = None, bundle_dir: str | Path | None = None) -> ScanResult:
-    """Evidence and verdict for one file; never raises for a bad file."""
+              attribution: AttributionHead | None = None, bundle_dir: str | Path | None = None,
+              data: bytes | None = None) -> ScanResult:
+    """Evidence and verdict for one file; never raises for a bad file.
+
+    ``data``: the file's bytes when the caller already holds them (a remote object,
+    a file it hashed first); ``path`` then only names the file.
+    """
     from synthtrace.verdict import decide, detection_evidence
 
     try:
-        data = read_file_bytes(path)
+        if data is None:
+            data = read_file_bytes(path)
         loaded = load_image_bytes(data, str(path), max_pixels=options.max_pixels)
     except SynthtraceError as exc:
         return ScanResult(path=str(path), error=f"{type(exc).__name__}: {exc}")
