@@ -1,0 +1,375 @@
+"""Select the training images of data/real-train/sources.csv from fetched git mirrors.
+
+This is how sources.csv was made; rerun it to check or extend the selection:
+
+    python data/real-train/curate.py --mirror /work/.mirror
+
+It reads every image blob of the listed repositories from the bare mirrors the
+``fetch`` tool leaves (``<mirror>/<owner>+<name>/repo``), decodes it with Pillow,
+and applies the rules written next to each repository below. It writes
+``sources.csv`` (the kept files) and ``exclusions.csv`` (every image file that
+was looked at and left out, with the reason) next to this file. The images
+themselves stay out of git; ``scripts/real_data.py build`` fetches them back.
+
+Rules that hold for every repository (issue 19):
+  * the reserved repositories are never read;
+  * no file listed in ../shared/real-world-dev/SOURCES.md (by repository and
+    path) and no file whose bytes equal an original there (by sha256);
+  * no photo of a reserved maker (by EXIF Make, model or file/folder name);
+  * nothing whose shorter side is under 256 px, nothing that does not decode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+Image.MAX_IMAGE_PIXELS = None  # camera files are large but trusted git blobs
+
+HERE = Path(__file__).resolve().parent
+DEV_DIR_DEFAULT = Path("/work/shared/real-world-dev")
+COLUMNS = (
+    "repo", "commit", "path", "licence", "label", "family", "maker", "model",
+    "sha256", "width", "height", "format", "note",
+)
+IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp", ".jfif")
+MIN_SIDE = 256
+RESERVED_REPOS = {
+    "comfyanonymous/ComfyUI_examples", "Kwai-Kolors/Kolors", "d3x-at/sd-parsers", "contentauth/c2pa-rs",
+}
+# Makers whose photos issue 19 reserves for independent evaluation. Matched as
+# words in EXIF Make/Model and in the path; a few aliases catch brand owners.
+RESERVED_MAKERS = (
+    "sony", "kodak", "panasonic", "lumix", "pentax", "asahi", "epson", "hp", "hewlett", "jvc", "leica",
+    "sigma", "kyocera", "gopro", "oppo", "traveler", "trust", "vtech", "jk imaging",
+)
+
+
+@dataclass(frozen=True)
+class Blob:
+    repo: str
+    commit: str
+    path: str
+    present: bool
+    sha256: str = ""
+    nbytes: int = 0
+    format: str = ""
+    width: int = 0
+    height: int = 0
+    make: str = ""
+    model: str = ""
+    software: str = ""
+    frames: int = 1
+    png_text: tuple[str, ...] = ()
+    error: str = ""
+
+
+def git_dir(mirror: Path, repo: str) -> Path:
+    return mirror / repo.replace("/", "+") / "repo"
+
+
+def _clean(value: object) -> str:
+    return str(value or "").replace("\x00", " ").strip()
+
+
+def inventory(mirror: Path, repo: str, prefixes: tuple[str, ...] = ("",)) -> Iterator[Blob]:
+    """Every image file of the mirror's HEAD under one of ``prefixes``, decoded."""
+    gd = git_dir(mirror, repo)
+    if not gd.is_dir():
+        sys.exit(f"{gd}: no mirror of {repo}. Fetch it first (fetch tool: github:{repo}).")
+    commit = subprocess.check_output(["git", "--git-dir", str(gd), "rev-parse", "HEAD"], text=True).strip()
+    names = subprocess.check_output(["git", "--git-dir", str(gd), "ls-tree", "-r", "-z", "--name-only", commit])
+    paths = [
+        n for n in names.decode("utf-8").split("\0")
+        if n.lower().endswith(IMAGE_EXT) and n.startswith(prefixes)
+    ]
+    proc = subprocess.Popen(["git", "--git-dir", str(gd), "cat-file", "--batch"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)
+    assert proc.stdin and proc.stdout
+    for path in paths:
+        proc.stdin.write(f"{commit}:{path}\n".encode())
+        proc.stdin.flush()
+        header = proc.stdout.readline().decode().split()
+        if header[-1] == "missing":  # blobs of 4 MiB or more are left out of snapshots
+            yield Blob(repo, commit, path, present=False)
+            continue
+        data = proc.stdout.read(int(header[2]))
+        proc.stdout.read(1)
+        yield _decode(repo, commit, path, data)
+    proc.stdin.close()
+    proc.wait()
+
+
+def _decode(repo: str, commit: str, path: str, data: bytes) -> Blob:
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        im = Image.open(io.BytesIO(data))
+        exif = im.getexif()
+        fmt = "JPEG" if im.format == "MPO" else im.format  # MPO = a JPEG with extra frames appended
+        text = tuple(k for k, v in im.info.items() if isinstance(v, str)) if im.format == "PNG" else ()
+        blob = Blob(repo, commit, path, True, sha, len(data), fmt or "", im.size[0], im.size[1],
+                    _clean(exif.get(271)), _clean(exif.get(272)), _clean(exif.get(305))[:60],
+                    getattr(im, "n_frames", 1), text)
+        im.load()
+        return blob
+    except Exception as exc:  # noqa: BLE001 - any decode failure just excludes the file
+        return Blob(repo, commit, path, True, sha, len(data), error=f"does not decode ({exc.__class__.__name__})")
+
+
+# ---------------------------------------------------------------- shared filters
+
+def load_dev(dev_dir: Path) -> tuple[set[tuple[str, str]], set[str]]:
+    """(repo, path) pairs and original sha256s of the developer set, never to be trained on."""
+    pairs: set[tuple[str, str]] = set()
+    for line in (dev_dir / "SOURCES.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        for i, cell in enumerate(cells[:-2]):
+            if re.fullmatch(r"[\w.-]+/[\w.-]+", cell) and cells[i + 1].startswith("`"):
+                pairs.add((cell, cells[i + 2]))
+    shas = {hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((dev_dir / "originals").iterdir())}
+    return pairs, shas
+
+
+def reserved_maker(*texts: str) -> str:
+    for text in texts:
+        words = " ".join(re.split(r"[^a-z0-9]+", text.lower()))
+        for maker in RESERVED_MAKERS:
+            if re.search(rf"(^| ){maker}( |$)", words):
+                return maker
+    return ""
+
+
+MAKER_ALIASES = {
+    "canon": "canon", "nikon": "nikon", "olympus": "olympus", "apple": "apple", "fujifilm": "fujifilm",
+    "fuji": "fujifilm", "samsung": "samsung", "htc": "htc", "minolta": "minolta", "konica": "konica",
+    "casio": "casio", "ricoh": "ricoh", "sanyo": "sanyo", "nokia": "nokia", "hmd": "nokia",
+    "motorola": "motorola", "lge": "lg", "lg": "lg", "blackberry": "blackberry", "reconyx": "reconyx",
+    "bushnell": "bushnell", "polaroid": "polaroid", "google": "google", "jolla": "jolla",
+    "parrot": "parrot", "xiaomi": "xiaomi", "huawei": "huawei", "oneplus": "oneplus", "hasselblad": "hasselblad",
+}
+
+
+def maker_of(make: str, path: str = "") -> str:
+    for text in (make, path):
+        for word in re.split(r"[^a-z0-9]+", text.lower()):
+            if word in MAKER_ALIASES:
+                return MAKER_ALIASES[word]
+    return ""
+
+
+@dataclass
+class Selection:
+    rows: list[dict[str, str]]
+    excluded: list[dict[str, str]]
+    dev_pairs: set[tuple[str, str]]
+    dev_shas: set[str]
+
+    def exclude(self, b: Blob, reason: str) -> None:
+        self.excluded.append({"repo": b.repo, "path": b.path, "sha256": b.sha256, "reason": reason})
+
+    def common_check(self, b: Blob) -> str:
+        """The reason the shared rules leave ``b`` out, or ""."""
+        if not b.present:
+            return "blob missing from the snapshot (4 MiB or more)"
+        if b.error:
+            return b.error
+        if (b.repo, b.path) in self.dev_pairs:
+            return "listed in real-world-dev/SOURCES.md (dev set)"
+        if b.sha256 in self.dev_shas:
+            return "same bytes as a real-world-dev original (dev set)"
+        if min(b.width, b.height) < MIN_SIDE:
+            return f"shorter side under {MIN_SIDE} px ({b.width}x{b.height})"
+        return ""
+
+    def add(self, b: Blob, licence: str, label: str, family: str, maker: str, model: str, note: str) -> None:
+        reason = self.common_check(b)
+        if not reason and label == "real":
+            hit = reserved_maker(b.make, b.model, b.path)
+            if hit:
+                reason = f"reserved maker ({hit})"
+        if reason:
+            self.exclude(b, reason)
+            return
+        if b.sha256 in {r["sha256"] for r in self.rows}:
+            self.exclude(b, "same bytes as a file already selected")
+            return
+        self.rows.append({
+            "repo": b.repo, "commit": b.commit, "path": b.path, "licence": licence, "label": label,
+            "family": family, "maker": maker, "model": model, "sha256": b.sha256, "width": str(b.width),
+            "height": str(b.height), "format": b.format, "note": note,
+        })
+
+
+# ---------------------------------------------------------------- camera photos
+
+def camera_note(b: Blob, extra: str = "") -> str:
+    parts = ["camera JPEG, original bytes" if b.format == "JPEG" else f"camera photo as {b.format}"]
+    if b.software and re.search(r"photoshop|lightroom|gimp|picasa|paint|ninja|acdsee|windows", b.software, re.I):
+        parts.append(f"edited: Software={b.software!r}")
+    if b.frames > 1:
+        parts.append(f"{b.frames} frames (MPO); the first is the photo")
+    if extra:
+        parts.append(extra)
+    return "; ".join(parts)
+
+
+def select_digicam_corpus(sel: Selection, mirror: Path) -> None:
+    """drewnoakes/digicam_corpus (CC0): folders by maker/model; some cameras at several in-camera sizes."""
+    licence = "CC0-1.0 (LICENSE)"
+    for b in inventory(mirror, "drewnoakes/digicam_corpus"):
+        folder_maker = b.path.split("/")[0]
+        maker = maker_of(b.make, folder_maker)
+        if not maker and not reserved_maker(folder_maker):
+            sel.exclude(b, "no camera make in EXIF or folder")
+            continue
+        sel.add(b, licence, "real", "camera", maker, b.model or b.path.split("/")[1], camera_note(b))
+
+
+MEI_SKIP = {
+    # files whose content is not a plain camera photograph, or of unknown origin
+    "jpg/Android Depth Map.jpg": "depth map, not a photograph",
+    "jpg/FLIR Vue Pro 640.jpg": "thermal camera",
+    "jpg/FLIR iPhone device.jpg": "thermal camera",
+    "jpg/FLIR.jpg": "thermal camera",
+    "jpg/Noritsu Koki QSS.jpg": "film scanner (minilab), not a digital camera",
+    "jpg/Issue 308.jpg": "EXIF Make '456' / Model '123': origin unknown",
+    "jpg/Multiple ICC segments.jpg": "metadata test file",
+    "webp/HTC Desire.webp": "WEBP copy of jpg/HTC Desire.jpg, which is in the dev set",
+    "webp/Nikon D1X.webp": "WEBP copy of jpg/Nikon D1X.jpg (kept as the JPEG)",
+}
+
+
+def select_metadata_extractor_images(sel: Selection, mirror: Path) -> None:
+    """drewnoakes/metadata-extractor-images: camera JPEGs named after the camera; test suites left out."""
+    licence = 'none stated as a LICENSE file; README: "You are free to use these media files however you wish."'
+    for b in inventory(mirror, "drewnoakes/metadata-extractor-images", ("jpg/", "webp/", "png/")):
+        if b.path.startswith(("jpg/ImageTestSuite/", "png/")):
+            sel.exclude(b, "decoder test suite / PNG test files (not camera photos)")
+            continue
+        if b.path in MEI_SKIP:
+            sel.exclude(b, MEI_SKIP[b.path])
+            continue
+        name = b.path.split("/", 1)[1]
+        maker = maker_of(b.make, name)
+        if b.make == "Digital" and "Olympus" in name:
+            maker = "olympus"  # this Olympus writes Make='Digital'
+        if not maker:
+            hit = reserved_maker(b.make, b.model, b.path)
+            sel.exclude(b, f"reserved maker ({hit})" if hit else "no camera make in EXIF: origin unknown")
+            continue
+        extra = "WEBP conversion of a camera photo (recompressed copy)" if b.format == "WEBP" else ""
+        if "Lightroom" in name or "Noise Ninja" in name:
+            extra = "processed after capture (" + re.search(r"\((.*)\)", name).group(1) + ")"
+        sel.add(b, licence, "real", "camera", maker, b.model, camera_note(b, extra))
+
+
+# ---------------------------------------------------------------- generator outputs
+
+def _cheatsheet_checkpoints(mirror: Path) -> dict[str, str]:
+    gd = git_dir(mirror, "SupaGruen/StableDiffusion-CheatSheet")
+    text = subprocess.check_output(["git", "--git-dir", str(gd), "show", "HEAD:src/data.js"], text=True)
+    out = {}
+    for obj in re.findall(r"\{[^{}]*\}", text):
+        image = re.search(r'"Image":"([^"]*)"', obj)
+        ckpt = re.search(r'"Checkpoint":"([^"]*)"', obj)
+        if image:
+            out[image.group(1)] = ckpt.group(1) if ckpt else ""
+    return out
+
+
+def select_cheatsheet(sel: Selection, mirror: Path) -> None:
+    """SupaGruen/StableDiffusion-CheatSheet (MIT): artist-style previews, checkpoint per image in src/data.js."""
+    licence = "MIT (LICENSE.md)"
+    ckpts = _cheatsheet_checkpoints(mirror)
+    for b in inventory(mirror, "SupaGruen/StableDiffusion-CheatSheet", ("img/",)):
+        if b.path.startswith("img/other/"):
+            sel.exclude(b, "UI screenshot")
+            continue
+        if b.path.startswith("img/types/"):
+            sel.add(b, licence, "fake", "sd-unknown", "", "",
+                    "art-media prompt example; checkpoint not stated (512x640); lossy WEBP as published")
+            continue
+        ckpt = ckpts.get(b.path.split("/")[-1], "")
+        if not ckpt:
+            sel.add(b, licence, "fake", "sd-unknown", "", "",
+                    "artist-style preview; checkpoint not stated in src/data.js; lossy WEBP as published")
+            continue
+        sel.add(b, licence, "fake", "sd1.5-finetune", "", ckpt,
+                "artist-style preview (src/data.js names the checkpoint); lossy WEBP as published, "
+                "1024 px (likely upscaled with hires fix)")
+
+
+HUNYUAN_LICENCE = (
+    "Tencent Hunyuan Community License (LICENSE.txt): use, reproduce and distribute, Territory = worldwide "
+    "except the EU (s.5c: no use outside the Territory); s.5b bars using Outputs to improve another large "
+    "language model; s.4d Tencent claims no rights in Outputs. A detector is neither an LLM nor a Model "
+    "Derivative (s.1g). NOT licensed for use in the EU."
+)
+
+
+def select_hunyuandit(sel: Selection, mirror: Path) -> None:
+    """Tencent/HunyuanDiT: full-size outputs of the IP-Adapter, ControlNet, LoRA and ComfyUI examples."""
+    keep = {
+        "ipadapter/asset/output/": ("HunyuanDiT v1.2 + IP-Adapter", "IP-Adapter output"),
+        "controlnet/asset/output/": ("HunyuanDiT v1.1/1.2 + ControlNet", "ControlNet output (PNG named .jpg)"),
+        "lora/asset/porcelain/inference/": ("HunyuanDiT + LoRA (porcelain)", "LoRA inference output"),
+        "comfyui/hunyuan_dit_1.2_example.png": ("HunyuanDiT v1.2", "ComfyUI example output with workflow"),
+        "comfyui/hunyuan_dit_1.2_controlnet_canny_example.png": (
+            "HunyuanDiT v1.2 + ControlNet canny", "ComfyUI example output with workflow"),
+    }
+    for b in inventory(mirror, "Tencent/HunyuanDiT"):
+        hit = next((v for k, v in keep.items() if b.path.startswith(k)), None)
+        if hit is None:
+            sel.exclude(b, "figure, screenshot, conditioning input, training data or unchecked app image")
+            continue
+        sel.add(b, HUNYUAN_LICENCE, "fake", "hunyuan-dit", "", hit[0], hit[1])
+
+
+SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
+    "drewnoakes/digicam_corpus": select_digicam_corpus,
+    "drewnoakes/metadata-extractor-images": select_metadata_extractor_images,
+    "SupaGruen/StableDiffusion-CheatSheet": select_cheatsheet,
+    "Tencent/HunyuanDiT": select_hunyuandit,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mirror", type=Path, default=Path("/work/.mirror"), help="folder of fetched mirrors")
+    ap.add_argument("--dev", type=Path, default=DEV_DIR_DEFAULT, help="the real-world dev set (to exclude)")
+    ap.add_argument("--out", type=Path, default=HERE, help="where sources.csv and exclusions.csv go")
+    ap.add_argument("--only", nargs="*", default=None, help="repositories to select from (default: all)")
+    args = ap.parse_args(argv)
+    assert not RESERVED_REPOS & set(SELECTORS)
+    pairs, shas = load_dev(args.dev)
+    sel = Selection([], [], pairs, shas)
+    for repo, fn in SELECTORS.items():
+        if args.only is None or repo in args.only:
+            n0, e0 = len(sel.rows), len(sel.excluded)
+            fn(sel, args.mirror)
+            print(f"{repo}: {len(sel.rows) - n0} kept, {len(sel.excluded) - e0} left out", file=sys.stderr)
+    sel.rows.sort(key=lambda r: (r["label"], r["repo"], r["path"], r["note"]))
+    with open(args.out / "sources.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(sel.rows)
+    with open(args.out / "exclusions.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, ("repo", "path", "sha256", "reason"), lineterminator="\n")
+        w.writeheader()
+        w.writerows(sorted(sel.excluded, key=lambda r: (r["repo"], r["path"])))
+    print(f"{len(sel.rows)} files in sources.csv, {len(sel.excluded)} in exclusions.csv", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
