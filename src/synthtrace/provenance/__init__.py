@@ -80,7 +80,7 @@ def read_provenance(
     out += _guarded("c2pa", lambda: read_c2pa(data, ext.format, trust_anchors=anchors))
     out += _guarded("xmp", lambda: read_xmp_iptc(ext))
     out += _guarded("exif", lambda: read_exif(ext))
-    out += _guarded("params", lambda: read_params(ext))
+    out += _guarded("params", lambda: read_params(ext, data=data))
     if watermarks:
         out += _guarded("watermark", lambda: read_watermarks(data, rgb=rgb))
     return out

@@ -497,14 +497,28 @@ def _source_type_evidence(value: str, props: XmpProps) -> Evidence:
 def camera_and_software(source: str, fields: dict[str, str]) -> list[Evidence]:
     """Evidence from camera make/model and software name (shared by EXIF and XMP)."""
     out: list[Evidence] = []
-    camera = {k: fields[k] for k in ("make", "model", "lens", "capture_time") if fields.get(k)}
-    if camera.get("make") or camera.get("model"):
+    for key in ("make", "model"):
+        value = fields.get(key)
+        hit = match_software(value) if isinstance(value, str) and len(value) <= 200 else None
+        if hit and hit[1] == "generator" and not fields.get("software"):
+            # a generator's name where a camera's should be is a declaration of the tool
+            fields = {**fields, "software": value}
+    camera = {k: fields[k] for k in ("make", "model") if isinstance(fields.get(k), str) and looks_like_camera(fields[k])}
+    rejected = sorted(k for k in ("make", "model") if fields.get(k) and k not in camera)
+    if camera:
+        camera.update({k: fields[k] for k in ("lens", "capture_time", *EXPOSURE_KEYS) if fields.get(k) is not None})
         desc = " ".join(v for v in (camera.get("make"), camera.get("model")) if v)
         out.append(Evidence(
             source=source, name="camera", direction="authentic", strength=0.3, reliability=REL_CAMERA,
             details=camera,
             explanation=f"The metadata names a camera ({desc}). This is weak evidence: camera fields survive "
             "editing and can be copied into any file with free tools."))
+    elif rejected:
+        out.append(Evidence(
+            source=source, name="not_a_camera", details={"fields": rejected},
+            explanation=f"The {' and '.join(rejected)} field(s) hold something other than a camera name (JSON, a "
+            "prompt, long text or a generator's name), so they are not counted as camera evidence. Generator "
+            "data found there is reported by the generator-parameter reader."))
     software = fields.get("software")
     if software:
         hit = match_software(software)
@@ -523,12 +537,23 @@ def camera_and_software(source: str, fields: dict[str, str]) -> list[Evidence]:
     return out
 
 
-EXIF_TAGS = {"make": 0x010F, "model": 0x0110, "software": 0x0131, "description": 0x010E}
-EXIF_SUB = {"capture_time": 0x9003, "lens": 0xA434, "user_comment": 0x9286}
+EXIF_TAGS = {"make": 0x010F, "model": 0x0110, "software": 0x0131, "description": 0x010E,
+             "artist": 0x013B, "copyright": 0x8298, "document_name": 0x010D}
+EXIF_SUB = {"capture_time": 0x9003, "lens": 0xA434, "user_comment": 0x9286, "exposure_time": 0x829A,
+            "f_number": 0x829D, "iso": 0x8827, "focal_length": 0x920A}
+# Some writers put these Exif-IFD tags in IFD0 (Fooocus: its parameters in UserComment, the
+# scheme in MakerNote); read there they are generator fields, never a camera's maker note.
+EXIF_IFD0_EXTRA = {"ifd0_user_comment": 0x9286, "ifd0_maker_note": 0x927C}
+EXPOSURE_KEYS = ("exposure_time", "f_number", "iso", "focal_length")
 
 
-def parse_exif(blob: bytes) -> dict[str, Any]:
-    """Selected EXIF fields as Python values (strings; UserComment as raw bytes)."""
+def parse_exif(blob: bytes, *, limit: int | None = 1000) -> dict[str, Any]:
+    """Selected EXIF fields as Python values (strings; UserComment as raw bytes).
+
+    Text is cut at ``limit`` characters (camera fields are short); the
+    generator readers pass ``limit=None`` because ComfyUI and others store whole
+    JSON graphs in Make, Model and ImageDescription.
+    """
     from PIL import Image
 
     if len(blob) > MAX_EXIF_BYTES:
@@ -539,7 +564,8 @@ def parse_exif(blob: bytes) -> dict[str, Any]:
             warnings.simplefilter("always")
             exif.load(blob)
             sub = exif.get_ifd(0x8769)
-            raw = {k: exif.get(t) for k, t in EXIF_TAGS.items()} | {k: sub.get(t) for k, t in EXIF_SUB.items()}
+            raw = ({k: exif.get(t) for k, t in EXIF_TAGS.items()} | {k: sub.get(t) for k, t in EXIF_SUB.items()}
+                   | {k: exif.get(t) for k, t in EXIF_IFD0_EXTRA.items()})
     except Exception as exc:
         raise MetadataError(f"EXIF block is malformed ({type(exc).__name__}: {exc})") from None
     if caught and not len(exif) and not len(sub):
@@ -548,13 +574,49 @@ def parse_exif(blob: bytes) -> dict[str, Any]:
     for key, value in raw.items():
         if value is None:
             continue
-        if key == "user_comment":
+        if key in ("user_comment", "ifd0_user_comment"):
             out[key] = bytes(value) if isinstance(value, (bytes, bytearray)) else str(value).encode("utf-8")
+        elif key in EXPOSURE_KEYS:
+            out[key] = _number(value)
         elif isinstance(value, (bytes, bytearray)):
-            out[key] = bytes(value).decode("utf-8", "replace").strip("\x00 ")[:1000]
+            out[key] = bytes(value).decode("utf-8", "replace").strip("\x00 ")[:limit]
         else:
-            out[key] = _utf8_fix(str(value)).strip("\x00 ")[:1000]
-    return {k: v for k, v in out.items() if v not in ("", b"")}
+            out[key] = _utf8_fix(str(value)).strip("\x00 ")[:limit]
+    return {k: v for k, v in out.items() if v not in ("", b"", None)}
+
+
+def _number(value: Any) -> float | None:
+    """An EXIF rational or integer (or a tuple of them, for ISO) as a float; None when not numeric."""
+    if isinstance(value, tuple):
+        value = value[0] if value else None
+    try:
+        f = float(value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return f if f == f and abs(f) != float("inf") else None
+
+
+_NOT_CAMERA_MARKS = ("{", "[", "<", "\n", "prompt:", "workflow:", "parameters:", "negative prompt", "steps:")
+
+
+def looks_like_camera(value: str) -> bool:
+    """Whether a Make or Model value reads like a camera maker or model name.
+
+    Camera makers write short names ("Canon", "NIKON CORPORATION", "iPhone 13 Pro").
+    A long value, JSON, markup, several lines, a prompt, a settings line, or a
+    generator's name is something else (ComfyUI stores its whole graph in Make and
+    Model), and must never count as a camera.
+    """
+    text = value.strip()
+    if not text or len(text) > 64:
+        return False
+    low = text.lower()
+    if any(mark in low for mark in _NOT_CAMERA_MARKS):
+        return False
+    hit = match_software(text)
+    if hit and hit[1] == "generator":
+        return False
+    return sum(ch.isprintable() for ch in text) == len(text)
 
 
 def _utf8_fix(text: str) -> str:
