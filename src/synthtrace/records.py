@@ -91,7 +91,13 @@ class Detection:
 
 @dataclass(frozen=True)
 class ScanResult:
-    """One row of a scan: the record and detection, or the reason it failed."""
+    """One row of a scan: the record and detection, the reason it failed, or why it was skipped.
+
+    ``skipped`` is set (to the reason) for a file a folder scan passed over, such
+    as a ``.txt`` beside the images; such a row is not a failure (``ok`` is True)
+    and has no record, evidence or verdict. ``status`` is "scanned", "failed" or
+    "skipped".
+    """
 
     path: str
     record: ImageRecord | None = None
@@ -100,16 +106,23 @@ class ScanResult:
     evidence: tuple[Evidence, ...] = ()
     verdict: Any = None  # a Verdict (see verdict.py) once evidence has been fused
     extras: dict[str, Any] = field(default_factory=dict)
+    skipped: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def status(self) -> str:
+        return "failed" if self.error is not None else "skipped" if self.skipped is not None else "scanned"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": self.path,
             "ok": self.ok,
+            "status": self.status,
             "error": self.error,
+            "skipped": self.skipped,
             "record": self.record.to_dict() if self.record else None,
             "detection": self.detection.to_dict() if self.detection else None,
             "verdict": self.verdict.to_dict() if self.verdict is not None else None,

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from synthtrace.detector import DetectorBundle
 from synthtrace.errors import SynthtraceError
-from synthtrace.io.images import DEFAULT_MAX_PIXELS, iter_image_files, load_image_bytes, read_file_bytes
+from synthtrace.io.images import (DEFAULT_MAX_PIXELS, SkippedFile, list_image_files, load_image_bytes,
+                                   read_file_bytes)
 from synthtrace.records import Evidence, ScanResult
 
 if TYPE_CHECKING:
@@ -48,8 +49,13 @@ def scan_paths(
     bundle_dir: str | Path | None = None,
     precision: str = "fp32",
     compile: bool = False,
+    include_skipped: bool = False,
 ) -> list[ScanResult]:
     """One ScanResult per file (directories expanded), in path order.
+
+    ``include_skipped`` adds a row (``skipped`` set to the reason) for every file a
+    directory held that is not read: other extensions, hidden files, extensionless
+    files whose content is not an image (see ``synthtrace.io.images.list_image_files``).
 
     A detector given as a folder that holds an attribution head (``synthtrace attribute
     --fit``) adds ``extras["attribution"]``; with a loaded bundle pass ``attribution=``
@@ -68,12 +74,19 @@ def scan_paths(
             attribution = load_attribution_head(detector)
             bundle_dir = detector
     results = []
-    for path in iter_image_files(paths, recursive=recursive):
+    listing = list_image_files(paths, recursive=recursive)
+    for path in listing.images:
         result = scan_file(path, det, options, attribution=attribution, bundle_dir=bundle_dir)
         results.append(result)
         if on_result:
             on_result(result)
-    return results
+    return with_skipped(results, listing.skipped) if include_skipped else results
+
+
+def with_skipped(results: list[ScanResult], skipped: Iterable[SkippedFile]) -> list[ScanResult]:
+    """``results`` with one row per skipped file added, all in path order (a folder scan lists every file)."""
+    rows = results + [ScanResult(path=str(s.path), skipped=s.reason) for s in skipped]
+    return sorted(rows, key=lambda r: r.path)
 
 
 def scan_file(path: str | Path, detector: DetectorBundle | None = None, options: ScanOptions = ScanOptions(), *,

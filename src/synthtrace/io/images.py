@@ -39,9 +39,13 @@ except ImportError:  # pragma: no cover - depends on the environment
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
+    "FileListing",
     "LoadedImage",
+    "SkippedFile",
     "estimate_jpeg_quality",
     "iter_image_files",
+    "list_image_files",
+    "sniff_image_file",
     "load_image",
     "load_image_bytes",
 ]
@@ -339,40 +343,112 @@ def ijg_scale(table: np.ndarray, scale: int) -> np.ndarray:
     return np.clip((table * scale + 50) // 100, 1, 255)
 
 
-def iter_image_files(
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file a folder scan passed over, and why (shown beside the scanned files)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class FileListing:
+    """What expanding paths found: files to read (sorted) and files skipped with the reason."""
+
+    images: list[Path]
+    skipped: list[SkippedFile]
+
+
+# ISO-BMFF brands of still images; other "ftyp" files (MP4, MOV, 3GP) are video.
+_IMAGE_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1",
+                           b"msf1", b"avif", b"avis"})
+
+
+def sniff_image_file(path: str | os.PathLike[str]) -> str | None:
+    """The image format a file's first bytes announce (``"PNG"``, ``"WebP"``...), or None.
+
+    Used for files without an extension, so a folder scan can read them when they
+    are images; raises OSError when the file cannot be read.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(32)
+    if head[4:8] == b"ftyp":
+        return "HEIC/HEIF/AVIF" if head[8:12] in _IMAGE_BRANDS else None
+    return _sniff(head)
+
+
+def list_image_files(
     paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, recursive: bool = True
-) -> list[Path]:
-    """Expand files and directories into a sorted, de-duplicated list of files.
+) -> FileListing:
+    """Expand files and directories into the files to read and the files skipped, each with its reason.
 
     Files named explicitly are always kept, whatever their extension, so a scan
-    reports them as unreadable instead of silently skipping them. Directories
-    contribute only files with an image extension (case-insensitive); hidden
-    entries (``.DS_Store``, ``._IMG.jpg`` AppleDouble files) are skipped because
-    they are never the user's images.
+    reports them as unreadable instead of silently skipping them. Inside
+    directories: files with an image extension (case-insensitive) are kept;
+    files with no extension are kept when their first bytes are an image's;
+    everything else is listed as skipped with the reason: other extensions,
+    hidden entries (``.DS_Store``, ``._IMG.jpg`` AppleDouble files, ``.git``),
+    and, when ``recursive`` is False, subfolders.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     found: dict[Path, Path] = {}
+    skipped: dict[Path, SkippedFile] = {}
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            for f in _walk(p, recursive):
-                found.setdefault(f.resolve(), f)
+            for f, reason in _walk(p, recursive):
+                if reason is None:
+                    found.setdefault(f.resolve(), f)
+                else:
+                    skipped.setdefault(f.resolve(), SkippedFile(f, reason))
         elif p.exists():
             found.setdefault(p.resolve(), p)
         else:
             raise InputError(
                 f"{p}: no such file or directory (working directory: {Path.cwd()}). Check the path."
             )
-    return sorted(found.values(), key=str)
+    left_out = [s for key, s in skipped.items() if key not in found]
+    return FileListing(sorted(found.values(), key=str), sorted(left_out, key=lambda s: str(s.path)))
 
 
-def _walk(root: Path, recursive: bool) -> Iterator[Path]:
+def iter_image_files(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, recursive: bool = True
+) -> list[Path]:
+    """The files ``list_image_files`` would read, sorted and de-duplicated (the skipped ones dropped)."""
+    return list_image_files(paths, recursive=recursive).images
+
+
+def _walk(root: Path, recursive: bool) -> Iterator[tuple[Path, str | None]]:
+    """(path, None) for each file to read, (path, reason) for each entry passed over."""
     for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        for d in sorted(dirnames):
+            if d.startswith("."):
+                yield here / d, "hidden folder (name starts with '.'), not searched"
+            elif not recursive:
+                yield here / d, "subfolder, not searched (the scan is not recursive)"
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
         for fn in filenames:
-            if not fn.startswith(".") and Path(fn).suffix.lower() in IMAGE_EXTENSIONS:
-                yield Path(dirpath) / fn
+            yield here / fn, _skip_reason(here / fn)
+
+
+def _skip_reason(path: Path) -> str | None:
+    """Why a file found in a folder is not read, or None when it is read."""
+    if path.name.startswith("."):
+        return "hidden file (name starts with '.'), as system and metadata files are"
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return None
+    if suffix:
+        return f"not an image: the extension {suffix} is not one synthtrace reads ({_FORMAT_LIST})"
+    try:
+        kind = sniff_image_file(path)
+    except OSError as exc:
+        return f"no extension, and its content could not be read to check it: {exc.strerror or exc}"
+    if kind is None:
+        return f"no extension, and its content is not an image synthtrace reads ({_FORMAT_LIST})"
+    return None
 
 
 @contextmanager

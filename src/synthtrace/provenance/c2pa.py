@@ -25,7 +25,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from synthtrace.provenance.metadata import classify_source_type, missing_extra
+from synthtrace.provenance.metadata import classify_source_type, match_software, missing_extra
 from synthtrace.records import Evidence
 
 RELIABILITY = {"trusted": 0.95, "valid_untrusted": 0.5, "invalid": 0.1}
@@ -147,6 +147,37 @@ def _claim_generator(manifest: dict[str, Any]) -> str | None:
     return str(gen)[:300] if gen else None
 
 
+# Signer organisations of the big generators' Content Credentials, for naming the tool
+# when neither the claim generator nor the software agent names a known generator.
+SIGNER_TOOLS = (("openai", "OpenAI (ChatGPT / DALL·E)"), ("google", "Google (Gemini / Imagen)"),
+                ("microsoft", "Microsoft (Bing Image Creator / Designer / Copilot)"), ("adobe", "Adobe Firefly"),
+                ("meta platforms", "Meta AI"), ("stability", "Stability AI"))
+
+
+def _tool(actions: list[dict[str, Any]], claim_generator: str | None, issuer: str | None) -> str | None:
+    """The generator a manifest names: a known tool in the software agents, then the claim generator, then the signer."""
+    for text in [a.get("software_agent") for a in actions] + [claim_generator]:
+        hit = match_software(str(text)) if text else None
+        if hit and hit[1] == "generator":
+            return hit[0]
+    low = str(issuer or "").lower()
+    return next((name for needle, name in SIGNER_TOOLS if needle in low), None)
+
+
+def _training_mining(manifest: dict[str, Any]) -> dict[str, str]:
+    """``c2pa.training-mining`` / ``cawg.training-mining`` entries as {use: permission}."""
+    out: dict[str, str] = {}
+    for assertion in manifest.get("assertions") or []:
+        if not isinstance(assertion, dict) or "training-mining" not in str(assertion.get("label", "")):
+            continue
+        data = assertion.get("data") if isinstance(assertion.get("data"), dict) else {}
+        entries = data.get("entries") if isinstance(data.get("entries"), dict) else {}
+        for key, value in list(entries.items())[:20]:
+            use = value.get("use") if isinstance(value, dict) else value
+            out[str(key)[:100]] = str(use)[:50]
+    return out
+
+
 def _strongest(actions: list[dict[str, Any]]) -> tuple[str, float, str, dict[str, Any]] | None:
     best = None
     for act in actions:
@@ -188,6 +219,13 @@ def _manifest_evidence(store: dict[str, Any], anchors: bool) -> Evidence:
         "signed_at": sig.get("time"), "actions": actions, "ingredients": ingredients,
         "manifest_count": len(manifests),
     }
+    tool = _tool(actions + [a for ing in ingredients for a in ing["actions"]], details["claim_generator"],
+                 sig.get("issuer"))
+    if tool:
+        details["generator"] = tool
+    mining = _training_mining(active)
+    if mining:
+        details["training_mining"] = mining
     hit = _strongest(actions)
     direction, strength, claim = "none", 0.0, "It makes no claim about how the image was made."
     if hit and hit[0] != "none":
@@ -211,6 +249,11 @@ def _manifest_evidence(store: dict[str, Any], anchors: bool) -> Evidence:
         codes = ", ".join(f["code"] for f in failures) or "no detail given"
         status = (f"The file carries Content Credentials (C2PA), but they do not validate ({codes}): the file "
                   "was changed after signing or the credentials are damaged. Its claims cannot be relied on.")
+    if tool and direction == "generated":
+        claim += f" The generator named is {tool}."
+    if mining:
+        claim += (" It also states whether the image may be used for AI training and data mining ("
+                  + ", ".join(f"{k}: {v}" for k, v in mining.items()) + "); that is a permission, not evidence.")
     return Evidence(source="c2pa", name="c2pa_manifest", direction=direction, strength=strength,
                     reliability=RELIABILITY[state] if direction != "none" else 0.0,
                     explanation=f"{status} {claim}", details=details)

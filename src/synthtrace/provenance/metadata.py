@@ -412,6 +412,17 @@ KNOWN_SOFTWARE: tuple[tuple[str, str, str], ...] = (
     ("craiyon", "Craiyon", "generator"),
     ("dreamstudio", "DreamStudio", "generator"),
     ("bing image creator", "Bing Image Creator", "generator"),
+    ("image creator from microsoft", "Bing Image Creator", "generator"),
+    ("microsoft designer", "Microsoft Designer", "generator"),
+    ("copilot", "Microsoft Copilot", "generator"),
+    ("gemini", "Google Gemini", "generator"),
+    ("openai", "OpenAI", "generator"),
+    ("gpt-image", "ChatGPT image generation", "generator"),
+    ("swarmui", "SwarmUI", "generator"),
+    ("draw things", "Draw Things", "generator"),
+    ("easy diffusion", "Easy Diffusion", "generator"),
+    ("stable diffusion webui forge", "Stable Diffusion WebUI Forge", "generator"),
+    ("meta ai", "Meta AI", "generator"),
     ("photoshop", "Adobe Photoshop", "editor"),
     ("lightroom", "Adobe Lightroom", "editor"),
     ("gimp", "GIMP", "editor"),
@@ -482,6 +493,10 @@ def _source_type_evidence(value: str, props: XmpProps) -> Evidence:
     details: dict[str, Any] = {"value": value[:500], "term": term, "signed": False}
     if ai_system:
         details["ai_system_used"] = ai_system
+    tool = ai_system or _first(props, (NS_XMP, "CreatorTool"))
+    hit = match_software(tool) if tool and direction == "generated" else None
+    if ai_system or (hit and hit[1] == "generator"):
+        details["generator"] = ai_system or (hit[0] if hit else None)
     version = _first(props, (NS_IPTC_EXT, "AISystemVersionUsed"))
     if version:
         details["ai_system_version"] = version
