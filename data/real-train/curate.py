@@ -29,7 +29,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
@@ -140,6 +140,19 @@ def load_dev(dev_dir: Path) -> tuple[set[tuple[str, str]], set[str]]:
     return pairs, shas
 
 
+def dev_blob_shas(mirror: Path, pairs: set[tuple[str, str]]) -> set[str]:
+    """sha256 of every dev-set source file readable from a mirror, so copies under other paths are caught too."""
+    shas = set()
+    for repo, path in sorted(pairs):
+        gd = git_dir(mirror, repo)
+        if repo in RESERVED_REPOS or not gd.is_dir():
+            continue
+        got = subprocess.run(["git", "--git-dir", str(gd), "cat-file", "blob", f"HEAD:{path}"], capture_output=True)
+        if got.returncode == 0:
+            shas.add(hashlib.sha256(got.stdout).hexdigest())
+    return shas
+
+
 def reserved_maker(*texts: str) -> str:
     for text in texts:
         words = " ".join(re.split(r"[^a-z0-9]+", text.lower()))
@@ -173,6 +186,7 @@ class Selection:
     excluded: list[dict[str, str]]
     dev_pairs: set[tuple[str, str]]
     dev_shas: set[str]
+    shas: dict[str, str] = field(default_factory=dict)
 
     def exclude(self, b: Blob, reason: str) -> None:
         self.excluded.append({"repo": b.repo, "path": b.path, "sha256": b.sha256, "reason": reason})
@@ -191,7 +205,9 @@ class Selection:
             return f"shorter side under {MIN_SIDE} px ({b.width}x{b.height})"
         return ""
 
-    def add(self, b: Blob, licence: str, label: str, family: str, maker: str, model: str, note: str) -> None:
+    def add(self, b: Blob, licence: str, label: str, family: str, maker: str, model: str, note: str,
+            tiles: tuple[tuple[int, int, int, int], ...] = ()) -> None:
+        """Select ``b`` (or, with ``tiles``, those boxes of it) unless a shared rule leaves it out."""
         reason = self.common_check(b)
         if not reason and label == "real":
             hit = reserved_maker(b.make, b.model, b.path)
@@ -200,14 +216,24 @@ class Selection:
         if reason:
             self.exclude(b, reason)
             return
-        if b.sha256 in {r["sha256"] for r in self.rows}:
-            self.exclude(b, "same bytes as a file already selected")
+        if b.sha256 in self.shas:
+            self.exclude(b, f"same bytes as {self.shas[b.sha256]}, already selected")
             return
-        self.rows.append({
+        self.shas[b.sha256] = f"{b.repo}:{b.path}"
+        row = {
             "repo": b.repo, "commit": b.commit, "path": b.path, "licence": licence, "label": label,
             "family": family, "maker": maker, "model": model, "sha256": b.sha256, "width": str(b.width),
             "height": str(b.height), "format": b.format, "note": note,
-        })
+        }
+        if not tiles:
+            self.rows.append(row)
+        for x0, y0, x1, y1 in tiles:
+            assert 0 <= x0 < x1 <= b.width and 0 <= y0 < y1 <= b.height, (b.path, x0, y0, x1, y1)
+            self.rows.append(row | {
+                "width": str(x1 - x0), "height": str(y1 - y0),
+                "note": f"tile={x0},{y0},{x1},{y1} of the {b.width}x{b.height} {b.format} grid, cut to PNG by "
+                        f"the build (pixels keep the grid's history); {note}",
+            })
 
 
 # ---------------------------------------------------------------- camera photos
@@ -335,11 +361,159 @@ def select_hunyuandit(sel: Selection, mirror: Path) -> None:
         sel.add(b, HUNYUAN_LICENCE, "fake", "hunyuan-dit", "", hit[0], hit[1])
 
 
+def inset(box: tuple[int, int, int, int], margin: int = 16, align: int = 16) -> tuple[int, int, int, int]:
+    """A tile's box shrunk by ``margin`` (to stay off seams and borders), corners on the ``align`` grid.
+
+    Keeping corners on a multiple of 16 keeps the phase of the grid file's JPEG blocks inside the tile.
+    """
+    x0, y0, x1, y1 = box
+    up = lambda v: -(-(v + margin) // align) * align  # noqa: E731
+    down = lambda v: (v - margin) // align * align  # noqa: E731
+    return up(x0), up(y0), down(x1), down(y1)
+
+
+# Tile seams of the FLUX.1 grids, found as the columns/rows where neighbouring pixels jump
+# (median absolute difference across a band) and checked by eye.
+FLUX_GRIDS = {
+    "assets/dev_grid.jpg": ("FLUX.1 [dev]", "model card grid (model_cards/FLUX.1-dev.md)", (
+        (0, 0, 1691, 759), (1691, 0, 3212, 759), (0, 759, 898, 1880), (898, 759, 2500, 1880),
+        (2500, 759, 3212, 1880))),
+    "assets/schnell_grid.jpg": ("FLUX.1 [schnell]", "model card grid (model_cards/FLUX.1-schnell.md)", (
+        (0, 0, 1581, 724), (1581, 0, 3212, 724), (0, 724, 1573, 1880), (1573, 724, 2486, 1880),
+        (2486, 724, 3212, 1880))),
+    "assets/grid.jpg": ("FLUX.1 (variant not stated)", "README grid", (
+        (0, 0, 1442, 720), (1442, 0, 2162, 1340), (2162, 0, 3502, 768), (0, 720, 743, 2002),
+        (743, 720, 1442, 1340), (743, 1340, 2160, 2002), (2160, 768, 2876, 2002), (2876, 768, 3502, 2002))),
+}
+
+
+def select_flux(sel: Selection, mirror: Path) -> None:
+    """black-forest-labs/flux: the published sample grids, cut into their tiles."""
+    licence = "Apache-2.0 (LICENSE, the repository's files incl. assets/; model weights under model_licenses/)"
+    for b in inventory(mirror, "black-forest-labs/flux"):
+        if b.path in FLUX_GRIDS:
+            model, where, boxes = FLUX_GRIDS[b.path]
+            sel.add(b, licence, "fake", "flux", "", model,
+                    f"{where}; tiles resized by the authors to fit the mosaic", tuple(inset(x) for x in boxes))
+        elif b.path == "assets/robot.webp":
+            sel.exclude(b, "conditioning input of the control/redux examples")
+        else:
+            sel.exclude(b, "figure, mask or docs collage")
+
+
+def select_deepfloyd_if(sel: Selection, mirror: Path) -> None:
+    """deep-floyd/IF: pics/dream-III is a 2x2 grid of final (stage III) samples; the rest are figures."""
+    licence = ("MIT-style (LICENSE: the repository's files incl. pics/; it adds a clause on inference filters); "
+               "model weights under LICENSE-MODEL (DeepFloyd IF License, non-commercial research)")
+    # 551-px tiles inside a thin frame; the 'if' logo sits in each tile's bottom-right corner, so the
+    # boxes stop 40 px short of it.
+    boxes = ((32, 32, 496, 496), (576, 32, 1040, 496), (32, 576, 496, 1040), (576, 576, 1040, 1040))
+    for b in inventory(mirror, "deep-floyd/IF"):
+        if b.path == "pics/dream-III.jpg":
+            sel.add(b, licence, "fake", "deepfloyd-if", "", "IF-I-XL + IF-II-L + stage III (SD x4 upscaler)",
+                    "README 'dream' samples, stage III; tiles resized to 551 px by the authors; PNG named .jpg",
+                    boxes)
+        else:
+            sel.exclude(b, "scheme, comparison figure (drawn split line), collage, stage I/II output "
+                           "under 256 px, or mask")
+
+
+def select_cogview4(sel: Selection, mirror: Path) -> None:
+    """THUDM/CogView4: inference/img/img_{1,2,3} are the 'Effect' examples of the demo's prompts."""
+    licence = "Apache-2.0 (LICENSE)"
+    for b in inventory(mirror, "THUDM/CogView4"):
+        if b.path.startswith("inference/img/"):
+            sel.add(b, licence, "fake", "cogview4", "", "CogView4-6B (per the repository; not stated per image)",
+                    "example output shown by inference/gradio_web_demo.py; lossy WEBP named .png")
+        else:
+            sel.exclude(b, "figure, pipeline diagram or QR code")
+
+
+def select_invokeai(sel: Selection, mirror: Path) -> None:
+    """invoke-ai/InvokeAI: the default style-preset preview images (256 px, model not stated)."""
+    licence = "Apache-2.0 (LICENSE)"
+    for b in inventory(mirror, "invoke-ai/InvokeAI", ("invokeai/app/services/style_preset_images/", ".dev_scripts/")):
+        if "style_preset_images" in b.path:
+            sel.add(b, licence, "fake", "unknown", "", "",
+                    "InvokeAI default style-preset preview; generator not stated; resized to 256 px (Adobe XMP)")
+        else:
+            sel.add(b, licence, "fake", "sd1.x", "", "SD 1.4", "PLMS 50 steps, seed 42 (file name)")
+
+
+def select_cartridge_ocr(sel: Selection, mirror: Path) -> None:
+    """Tech4Tracing/CartridgeOCR (MIT): native phone photos of cartridge cases."""
+    licence = "MIT (LICENSE)"
+    for b in inventory(mirror, "Tech4Tracing/CartridgeOCR", ("imagesForTesting/", "src/scratch/")):
+        if "receivedWhatsApp" in b.path:
+            sel.exclude(b, "received through WhatsApp: camera unknown")
+            continue
+        maker = maker_of(b.make)
+        if not maker:
+            sel.exclude(b, "no camera make in EXIF")
+            continue
+        sel.add(b, licence, "real", "camera", maker, b.model, camera_note(b, "close-ups of cartridge cases"))
+
+
+def select_exif_samples(sel: Selection, mirror: Path) -> None:
+    """ianare/exif-samples: user-contributed camera JPEGs (CC BY-SA 4.0 per README.rst)."""
+    licence = ('CC BY-SA 4.0 (README.rst: "User-contributed images will be released under the '
+               'Attribution-ShareAlike 4.0 International license"; no LICENSE file)')
+    skip = ("jpg/exif-org/", "jpg/orientation/", "jpg/invalid/", "jpg/xmp/", "heic/", "tiff/", "png/")
+    for b in inventory(mirror, "ianare/exif-samples", ("jpg/",)):
+        if b.path.startswith(skip):
+            sel.exclude(b, "exif.org copies (origin and licence unclear), synthetic orientation tests, "
+                           "invalid or XMP test files")
+            continue
+        if b.path == "jpg/tests/45-gps_ifd.jpg":
+            sel.exclude(b, "Gran Turismo 5 screenshot")
+            continue
+        maker = maker_of(b.make, b.path.split("/")[-1])
+        if not maker:
+            sel.exclude(b, "no camera make in EXIF or name")
+            continue
+        extra = "downscaled copy (640x480)" if b.path.startswith("jpg/gps/") else ""
+        if b.path.startswith("jpg/hdr/"):
+            extra = "in-camera HDR on" if "YES" in b.path else "in-camera HDR off"
+        sel.add(b, licence, "real", "camera", maker, b.model, camera_note(b, extra))
+
+
+def select_exifr(sel: Selection, mirror: Path) -> None:
+    """MikeKovarik/exifr (MIT): test fixtures; camera photos with a make, IPTC reference photos left out."""
+    licence = "MIT (LICENSE)"
+    for b in inventory(mirror, "MikeKovarik/exifr", ("test/fixtures/",)):
+        name = b.path.split("/")[-1]
+        if name.startswith("iptc-") and "photographer-example" in name or "BonTon" in name:
+            sel.exclude(b, "IPTC reference photo (third-party copyright)")
+            continue
+        if b.make in ("DJI",) and "FLIR" in b.model:
+            sel.exclude(b, "thermal camera")
+            continue
+        maker = maker_of(b.make)
+        if not maker:
+            sel.exclude(b, "no camera make in EXIF")
+            continue
+        extra = ""
+        if "tiny" in name:
+            extra = "downscaled copy of IMG_20180725_163423.jpg"
+        elif maker == "parrot":
+            extra = "drone camera"
+        elif "depth map" in name:
+            extra = "phone JPEG with a depth map in XMP"
+        sel.add(b, licence, "real", "camera", maker, b.model, camera_note(b, extra))
+
+
 SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "drewnoakes/digicam_corpus": select_digicam_corpus,
     "drewnoakes/metadata-extractor-images": select_metadata_extractor_images,
     "SupaGruen/StableDiffusion-CheatSheet": select_cheatsheet,
     "Tencent/HunyuanDiT": select_hunyuandit,
+    "black-forest-labs/flux": select_flux,
+    "deep-floyd/IF": select_deepfloyd_if,
+    "THUDM/CogView4": select_cogview4,
+    "invoke-ai/InvokeAI": select_invokeai,
+    "Tech4Tracing/CartridgeOCR": select_cartridge_ocr,
+    "ianare/exif-samples": select_exif_samples,
+    "MikeKovarik/exifr": select_exifr,
 }
 
 
@@ -352,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     assert not RESERVED_REPOS & set(SELECTORS)
     pairs, shas = load_dev(args.dev)
+    shas |= dev_blob_shas(args.mirror, pairs)
     sel = Selection([], [], pairs, shas)
     for repo, fn in SELECTORS.items():
         if args.only is None or repo in args.only:
