@@ -364,7 +364,9 @@ def parse_easy_diffusion(data: Any) -> GenerationParams:
     names = _literal_list(get("use_lora_model"))
     alphas = _literal_list(get("lora_alpha"))
     loras = [{"name": n, "weight": alphas[i] if i < len(alphas) else None} for i, n in enumerate(names[:50])]
-    used = set(ED_LABELS) | set(ED_LABELS.values())
+    mapped = {"prompt", "negative_prompt", "seed", "use_stable_diffusion_model", "sampler_name", "width", "height",
+              "num_inference_steps", "guidance_scale", "use_lora_model", "lora_alpha", "use_embeddings_model"}
+    used = mapped | {ED_LABELS[k] for k in mapped}
     return make_params(
         "Easy Diffusion", "Easy Diffusion settings", json.dumps(data, default=str)[:MAX_JSON_CHARS],
         model=get("use_stable_diffusion_model"), loras=loras,

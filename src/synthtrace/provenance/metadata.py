@@ -520,6 +520,8 @@ def camera_and_software(source: str, fields: dict[str, str]) -> list[Evidence]:
             fields = {**fields, "software": value}
     camera = {k: fields[k] for k in ("make", "model") if isinstance(fields.get(k), str) and looks_like_camera(fields[k])}
     rejected = sorted(k for k in ("make", "model") if fields.get(k) and k not in camera)
+    if rejected:  # one field holding JSON or a prompt makes the pair something other than a camera's
+        camera = {}
     if camera:
         camera.update({k: fields[k] for k in ("lens", "capture_time", *EXPOSURE_KEYS) if fields.get(k) is not None})
         desc = " ".join(v for v in (camera.get("make"), camera.get("model")) if v)
