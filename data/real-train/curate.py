@@ -502,6 +502,160 @@ def select_exifr(sel: Selection, mirror: Path) -> None:
         sel.add(b, licence, "real", "camera", maker, b.model, camera_note(b, extra))
 
 
+def select_apple_coreml(sel: Selection, mirror: Path) -> None:
+    """apple/ml-stable-diffusion (MIT): Core ML outputs of SD 1.4 / 1.5 / 2-base, SD 2.1-base and SDXL samples."""
+    licence = "MIT (LICENSE.md)"
+    families = {
+        "CompVis_stable-diffusion-v1-4": ("sd1.x", "SD 1.4"),
+        "runwayml_stable-diffusion-v1-5": ("sd1.x", "SD 1.5"),
+        "stabilityai_stable-diffusion-2-base": ("sd2.x", "SD 2 base"),
+    }
+    reel = tuple((x, 0, x + 512, 512) for x in range(0, 2560, 512))
+    for b in inventory(mirror, "apple/ml-stable-diffusion", ("assets/",)):
+        name = b.path.split("/")[-1]
+        version = re.search(r"modelVersion_(.*)\.png$", name)
+        if version:
+            if "computeUnit_CPU_AND_GPU" not in name:
+                sel.exclude(b, "same prompt and seed as the CPU_AND_GPU file (near duplicate from another compute unit)")
+                continue
+            family, model = families[version.group(1)]
+            sel.add(b, licence, "fake", family, "", f"{model} (Core ML, CPU_AND_GPU)", "README sample, 512 px")
+        elif name == "float16_gpu_readmereel.png":
+            sel.add(b, licence, "fake", "sd2.x", "", "SD 2.1 base (Core ML float16, GPU)",
+                    "README reel of five 512-px samples ('a high quality photo of a surfing dog')", reel)
+        elif name.endswith("final_float16_original.png"):
+            sel.add(b, licence, "fake", "sdxl", "", "SDXL base 1.0 (Core ML float16)",
+                    "README mixed-bit palettization section, float16 reference output")
+        elif "surfing_dog" in name or "readmereel" in name or "readme_reel" in name:
+            sel.exclude(b, "palettized/other-compute-unit copy of a selected sample, reel of duplicates, "
+                           "or reel starting with the scribble input")
+        else:
+            sel.exclude(b, "chart")
+
+
+# SD.Next's model-gallery previews: most are mosaics from the model cards; only these are single images.
+SDNEXT_SINGLES = {
+    "IDKiro--sdxs-512-dreamshaper.jpg": ("sd1.5-finetune", "SDXS-512 DreamShaper (one-step distilled)"),
+    "kandinsky-community--kandinsky-2-1.jpg": ("kandinsky", "Kandinsky 2.1"),
+    "kandinsky-community--kandinsky-2-2-decoder.jpg": ("kandinsky", "Kandinsky 2.2"),
+    "latent-consistency--lcm-sdxl.jpg": ("sdxl", "LCM-SDXL"),
+    "ostris--Flex.1-alpha.jpg": ("flux", "Flex.1-alpha (from FLUX.1 [schnell])"),
+    "salesforce--blipdiffusion.jpg": ("sd1.x", "BLIP-Diffusion"),
+    "sd_xl_base_1.0.jpg": ("sdxl", "SDXL base 1.0"),
+    "segmind--Segmind-Vega.jpg": ("sdxl", "Segmind Vega (distilled SDXL)"),
+}
+
+
+def select_sdnext(sel: Selection, mirror: Path) -> None:
+    """vladmandic/automatic (SD.Next, AGPL-3.0): single-image model previews under models/Reference."""
+    licence = "AGPL-3.0 (LICENSE.txt)"
+    for b in inventory(mirror, "vladmandic/automatic", ("models/Reference/",)):
+        name = b.path.split("/")[-1]
+        if name in SDNEXT_SINGLES:
+            family, model = SDNEXT_SINGLES[name]
+            sel.add(b, licence, "fake", family, "", model,
+                    "SD.Next model-gallery preview (likely from the model card), resized to 512 px and JPEG-compressed")
+        else:
+            sel.exclude(b, "mosaic of several samples, video model, duplicate of a FLUX grid, or base model unclear")
+
+
+def select_xflux(sel: Selection, mirror: Path) -> None:
+    """XLabs-AI/x-flux (Apache-2.0): FLUX.1 [dev] + XLabs LoRA / IP-Adapter README outputs."""
+    licence = "Apache-2.0 (LICENSE; FLUX.1 [dev] weights under models_licence)"
+    for b in inventory(mirror, "XLabs-AI/x-flux", ("assets/",)):
+        name = b.path.split("/")[-1]
+        if re.fullmatch(r"(result_\d+|furry\d|picture-[567]-rev1)\.png", name):
+            model = "FLUX.1 [dev] + furry LoRA" if name.startswith("furry") else "FLUX.1 [dev] + XLabs LoRA/adapter"
+            sel.add(b, licence, "fake", "flux", "", model, "README example output")
+        else:
+            sel.exclude(b, "banner, input photo, or strip of input + condition map + output")
+
+
+def stylegan_grid(cols: int, rows: int, size: int = 256, pad: int = 2) -> tuple[tuple[int, int, int, int], ...]:
+    """Boxes of torchvision's save_image grid (``pad`` px of black around every tile)."""
+    return tuple((pad + c * (size + pad), pad + r * (size + pad), pad + c * (size + pad) + size,
+                  pad + r * (size + pad) + size) for r in range(rows) for c in range(cols))
+
+
+def select_stylegan2(sel: Selection, mirror: Path) -> None:
+    """rosinality/stylegan2-pytorch (MIT): sample grids of StyleGAN2 (LSUN church, FFHQ), cut into tiles."""
+    licence = "MIT (LICENSE; NVIDIA-derived CUDA ops under LICENSE-NVIDIA)"
+    for b in inventory(mirror, "rosinality/stylegan2-pytorch"):
+        if b.path == "doc/stylegan2-church-config-f.png":
+            sel.add(b, licence, "fake", "stylegan", "", "StyleGAN2 config-f, LSUN church 256",
+                    "README sample grid", stylegan_grid(4, 4))
+        elif b.path == "factor_index-13_degree-5.0.png":
+            sel.add(b, licence, "fake", "stylegan", "", "StyleGAN2 config-f, FFHQ 256",
+                    "closed-form factorization demo: rows are the sample moved along factor 13 by -5, 0, +5",
+                    stylegan_grid(10, 3))
+        else:
+            sel.exclude(b, "blob missing or not a sample grid")
+
+
+def select_kandinsky3(sel: Selection, mirror: Path) -> None:
+    """ai-forever/Kandinsky-3 (Apache-2.0): README sample outputs."""
+    licence = "Apache-2.0 (LICENSE)"
+    for b in inventory(mirror, "ai-forever/Kandinsky-3", ("assets/",)):
+        name = b.path.split("/")[-1]
+        if name.startswith("photo_") or name in ("butterly_effect.jpg", "title.jpg"):
+            sel.add(b, licence, "fake", "kandinsky", "", "Kandinsky 3", "README sample, JPEG as published")
+        else:
+            sel.exclude(b, "architecture figure, IP-adapter or prompt-beautification collage")
+
+
+def select_exif_py(sel: Selection, mirror: Path) -> None:
+    """ianare/exif-py (BSD-3-Clause): test photos; most are copies of exif-samples (dropped as duplicates)."""
+    licence = "BSD-3-Clause (LICENSE)"
+    skip = ("tests/resources/jpg/exif-org/", "tests/resources/jpg/orientation/", "tests/resources/jpg/invalid/",
+            "tests/resources/jpg/xmp/")
+    for b in inventory(mirror, "ianare/exif-py", ("tests/resources/jpg/",)):
+        if b.path.startswith(skip) or b.path.endswith("45-gps_ifd.jpg"):
+            sel.exclude(b, "exif.org copies, synthetic orientation tests, invalid/XMP test files or a screenshot")
+            continue
+        maker = maker_of(b.make, b.path.split("/")[-1])
+        if not maker:
+            hit = reserved_maker(b.make, b.model, b.path)
+            sel.exclude(b, f"reserved maker ({hit})" if hit else "no camera make in EXIF or name")
+            continue
+        sel.add(b, licence, "real", "camera", maker, b.model, camera_note(b))
+
+
+def select_immich(sel: Selection, mirror: Path) -> None:
+    """immich-app/test-assets: README says all assets are public domain (the LICENSE file is AGPL-3.0)."""
+    licence = ('public domain per README.md ("All assets are public domain"); repository LICENSE file AGPL-3.0')
+    for b in inventory(mirror, "immich-app/test-assets"):
+        maker = maker_of(b.make)
+        if b.path.startswith(("formats/jpeg/", "formats/jpg/")):
+            sel.exclude(b, "copy of an albums/ file")
+            continue
+        if not maker:
+            hit = reserved_maker(b.make, b.model)
+            sel.exclude(b, f"reserved maker ({hit})" if hit else "no camera make in EXIF: source unchecked")
+            continue
+        extra = "resized copy" if max(b.width, b.height) <= 1000 else ""
+        if b.format == "WEBP":
+            extra = "resized WEBP copy of a camera photo"
+        sel.add(b, licence, "real", "camera", maker, b.model, camera_note(b, extra))
+
+
+def select_exiv2(sel: Selection, mirror: Path) -> None:
+    """Exiv2/exiv2 (GPL-2.0): test/data camera files that still hold their image."""
+    licence = "GPL-2.0-or-later (COPYING)"
+    for b in inventory(mirror, "Exiv2/exiv2", ("test/data/",)):
+        if b.format == "PNG":
+            sel.exclude(b, "PNG test file (ImageMagick conversion)")
+            continue
+        maker = maker_of(b.make)
+        if not maker:
+            hit = reserved_maker(b.make, b.model)
+            sel.exclude(b, f"reserved maker ({hit})" if hit else "no camera make in EXIF (IPTC/fuzz test file)")
+            continue
+        extra = "resized copy" if max(b.width, b.height) < 1600 else ""
+        if b.format == "WEBP":
+            extra = "WEBP copy of a camera photo"
+        sel.add(b, licence, "real", "camera", maker, b.model, camera_note(b, extra))
+
+
 SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "drewnoakes/digicam_corpus": select_digicam_corpus,
     "drewnoakes/metadata-extractor-images": select_metadata_extractor_images,
@@ -514,6 +668,14 @@ SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "Tech4Tracing/CartridgeOCR": select_cartridge_ocr,
     "ianare/exif-samples": select_exif_samples,
     "MikeKovarik/exifr": select_exifr,
+    "apple/ml-stable-diffusion": select_apple_coreml,
+    "vladmandic/automatic": select_sdnext,
+    "XLabs-AI/x-flux": select_xflux,
+    "rosinality/stylegan2-pytorch": select_stylegan2,
+    "ai-forever/Kandinsky-3": select_kandinsky3,
+    "ianare/exif-py": select_exif_py,
+    "immich-app/test-assets": select_immich,
+    "Exiv2/exiv2": select_exiv2,
 }
 
 
