@@ -18,10 +18,17 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) --no-deps invisible-watermark==0.2.0
 	touch $(STAMP)
 
+# The Ray extra (scale-out scans) only for the tests: `make demo` stays without it.
+RAY_STAMP := $(VENV)/.synthtrace-ray-installed
+
+$(RAY_STAMP): $(STAMP)
+	$(PIP) -e ".[ray]"
+	touch $(RAY_STAMP)
+
 demo: $(STAMP)
 	$(VENV)/bin/synthtrace demo
 
-test: $(STAMP)
+test: $(STAMP) $(RAY_STAMP)
 	$(PY) -m pytest
 
 clean:

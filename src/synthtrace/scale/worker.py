@@ -1,0 +1,189 @@
+"""One shard at a time: fetch, hash, skip what is done, ``scan_file``, write.
+
+The same class runs in a Ray Data actor (``map_batches``; the detector is loaded
+once in ``__init__``, not per batch) and in-process for ``engine="local"``, so
+both engines produce the same rows. Writes go to the database first and Parquet
+last: a Parquet file is what a rerun takes as "done", so it must never exist
+before the rows it stands for are in the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synthtrace.errors import SynthtraceError
+from synthtrace.scale.inputs import fetch_bytes
+from synthtrace.scale.parquet_sink import ParquetSink
+from synthtrace.scale.schema import (
+    failure_row,
+    failure_stage,
+    result_key,
+    scan_row,
+    utcnow,
+)
+from synthtrace.scan import ScanOptions, scan_file
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """What every worker needs to know; picklable, sent once per actor."""
+
+    out: str
+    partition: str
+    detector_id: str
+    settings: str
+    options: ScanOptions = field(default_factory=ScanOptions)
+    detector: Any = None  # bundle folder (str) or a loaded DetectorBundle
+    db: str | None = None
+    version: str = ""
+    threads: int | None = 1  # torch threads per worker: one core each, workers are the parallelism
+
+
+def encode_shard(items: list[tuple[str, list[str]]]) -> str:
+    """A shard row's payload: (path, keys already written for it) pairs as JSON."""
+    return json.dumps(items, separators=(",", ":"))
+
+
+class ShardScanner:
+    def __init__(self, plan: ShardPlan) -> None:
+        self.plan = plan
+        if plan.threads:
+            import torch
+
+            torch.set_num_threads(plan.threads)
+        self.detector, self.attribution, self.bundle_dir = _load_detector(plan.detector)
+        self.parquet = ParquetSink(plan.out)
+        self.db = None
+        if plan.db:
+            from synthtrace.scale.store_sink import StoreSink
+
+            self.db = StoreSink(plan.db)
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
+        """Ray Data batch of shard rows → one summary row per shard."""
+        summaries = [self.scan_shard(json.loads(str(payload))) for payload in batch["items"]]
+        return {k: [s[k] for s in summaries] for k in SUMMARY_FIELDS}
+
+    def scan_shard(self, items: list[list]) -> dict[str, Any]:
+        p = self.plan
+        scans, failures, db_items = [], [], []
+        skipped = 0
+        t_read = t_scan = 0.0
+        for path, done_keys in items:
+            at = utcnow()
+            t0 = time.perf_counter()
+            try:
+                data = fetch_bytes(path)
+            except SynthtraceError as exc:
+                data, reason = None, f"{type(exc).__name__}: {exc}"
+            sha = hashlib.sha256(data).hexdigest() if data is not None else None
+            key = result_key(sha, p.detector_id, p.settings)
+            t1 = time.perf_counter()
+            t_read += t1 - t0
+            if key in done_keys:
+                skipped += 1
+                continue
+            common = dict(key=key, detector_id=p.detector_id, settings=p.settings, version=p.version,
+                          worker=self.worker, at=at)
+            if data is None:
+                failures.append(failure_row(path, sha256=None, stage="read", reason=reason, evidence=None,
+                                            read_s=t1 - t0, scan_s=0.0, **common))
+                from synthtrace.records import ScanResult
+
+                db_items.append((key, ScanResult(path=path, error=reason), path))
+                continue
+            try:
+                result = scan_file(path, self.detector, p.options, attribution=self.attribution,
+                                   bundle_dir=self.bundle_dir, data=data)
+            except Exception as exc:  # a bug in one reader must not stop a million-image run; the row says what broke
+                from synthtrace.records import ScanResult
+
+                result = ScanResult(path=path, error=f"scan failed: {type(exc).__name__}: {exc}")
+            t2 = time.perf_counter()
+            t_scan += t2 - t1
+            if result.ok:
+                scans.append(scan_row(result, sha256=sha, read_s=t1 - t0, scan_s=t2 - t1, **common))
+            else:
+                stage = "scan" if result.error.startswith("scan failed") else failure_stage(result)
+                failures.append(failure_row(path, sha256=sha, stage=stage, reason=result.error,
+                                            evidence=[e.to_dict() for e in result.evidence],
+                                            read_s=t1 - t0, scan_s=t2 - t1, **common))
+            db_items.append((key, result, path))
+        t3 = time.perf_counter()
+        if self.db is not None:
+            self.db.write(db_items, p.detector_id)
+        files = [f for f in (self.parquet.write("failures", p.partition, failures),
+                             self.parquet.write("scans", p.partition, scans)) if f]
+        return {
+            "n": len(items), "scanned": len(scans), "failed": len(failures), "skipped": skipped,
+            "read_s": t_read, "scan_s": t_scan, "write_s": time.perf_counter() - t3,
+            "files": json.dumps(files), "worker": self.worker,
+        }
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+
+
+SUMMARY_FIELDS = ("n", "scanned", "failed", "skipped", "read_s", "scan_s", "write_s", "files", "worker")
+
+
+def _load_detector(detector: Any):
+    """(bundle, attribution head, bundle dir) as ``scan_paths`` loads them."""
+    if detector is None:
+        return None, None, None
+    from synthtrace.detector import DetectorBundle
+
+    if isinstance(detector, DetectorBundle):
+        return detector, None, None
+    bundle = DetectorBundle.from_pretrained(detector)
+    from synthtrace.heads.attribution import has_attribution_head, load_attribution_head
+
+    if has_attribution_head(detector):
+        return bundle, load_attribution_head(detector), detector
+    return bundle, None, None
+
+
+def detector_id(detector: Any) -> str:
+    """A stable id of a detector: its name and a hash of what it computes with.
+
+    A folder is hashed file by file (config, weights, an attribution head), so a
+    re-trained bundle in the same place gets a new id and its results a new key.
+    """
+    if detector is None:
+        from synthtrace.scale.schema import NO_DETECTOR
+
+        return NO_DETECTOR
+    from synthtrace.detector import DetectorBundle
+
+    h = hashlib.sha256()
+    if isinstance(detector, DetectorBundle):
+        h.update(json.dumps(detector.config(), sort_keys=True, default=str).encode())
+        state = detector.model.state_dict() if detector.model is not None else {}
+        for k in sorted(state):
+            v = state[k]
+            h.update(k.encode())
+            h.update(v.detach().cpu().numpy().tobytes() if hasattr(v, "detach") else _np_bytes(v))
+        return f"{detector.name}@{h.hexdigest()[:12]}"
+    d = Path(detector)
+    if not (d / "config.json").is_file():
+        raise SynthtraceError(f"{d}: not a detector bundle (no config.json). Train one with `synthtrace train` or check the path.")
+    for f in sorted(p for p in d.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(d)).encode())
+        h.update(f.read_bytes())
+    name = json.loads((d / "config.json").read_text()).get("training", {}).get("name") or d.name
+    return f"{name}@{h.hexdigest()[:12]}"
+
+
+def _np_bytes(v: Any) -> bytes:
+    import numpy as np
+
+    return np.asarray(v).tobytes()
