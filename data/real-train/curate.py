@@ -656,6 +656,91 @@ def select_exiv2(sel: Selection, mirror: Path) -> None:
         sel.add(b, licence, "real", "camera", maker, b.model, camera_note(b, extra))
 
 
+HIDREAM_TILES = ((0, 0, 896, 1578), (896, 0, 3505, 1359), (3505, 0, 5123, 1567), (0, 1578, 896, 2485),
+                 (896, 1359, 2011, 2485), (2011, 1359, 3505, 2485), (3505, 1567, 5130, 2485))
+
+
+def select_hidream(sel: Selection, mirror: Path) -> None:
+    """HiDream-ai/HiDream-I1 (MIT): the README mosaic of samples, cut into its seven tiles."""
+    for b in inventory(mirror, "HiDream-ai/HiDream-I1"):
+        sel.add(b, "MIT (LICENSE)", "fake", "hidream", "", "HiDream-I1 (variant not stated)",
+                "README demo mosaic; tiles resized by the authors", tuple(inset(x) for x in HIDREAM_TILES))
+
+
+def _sit_tiles() -> tuple[tuple[int, int, int, int], ...]:
+    big = tuple((8 + i * 528, 8, 528 + i * 528, 528) for i in range(3))  # 512-px samples shown at 520 px
+    small = tuple((8 + c * 264, y, 264 + c * 264, y + 256) for y in (544, 808) for c in range(6))
+    return big + small
+
+
+def select_sit(sel: Selection, mirror: Path) -> None:
+    """willisma/SiT (MIT): README mosaics of class-conditional ImageNet samples (8-px black gutters)."""
+    for b in inventory(mirror, "willisma/SiT"):
+        sel.add(b, "MIT (LICENSE.txt)", "fake", "sit", "", "SiT-XL/2 (ImageNet 512 and 256)",
+                "README sample mosaic: top row 512-px samples resized to 520 px, lower rows 256-px samples",
+                _sit_tiles())
+
+
+def select_latent_diffusion(sel: Selection, mirror: Path) -> None:
+    """CompVis/latent-diffusion (MIT): text-to-image sample strips (six 256-px samples, 2-px gutters)."""
+    licence = "MIT (LICENSE)"
+    for b in inventory(mirror, "CompVis/latent-diffusion", ("assets/",)):
+        if b.width == 1550 and b.height == 260:
+            sel.add(b, licence, "fake", "ldm", "", "LDM-KL-8-G text-to-image (LAION-400M)",
+                    "README sample strip", stylegan_grid(6, 1))
+        elif b.path == "assets/txt2img-convsample.png":
+            sel.add(b, licence, "fake", "ldm", "", "LDM-KL-8-G text-to-image (LAION-400M)",
+                    "README sample made larger than the training size by convolutional sampling")
+        else:
+            sel.exclude(b, "figure, collage, autoencoder reconstruction, inpainting strip or training/input data")
+
+
+def select_rudalle(sel: Selection, mirror: Path) -> None:
+    """ai-forever/ru-dalle (Apache-2.0): 3x2 sample grids of ruDALL-E Malevich (autoregressive)."""
+    grid = ((12, 8, 271, 267), (272, 8, 532, 267), (533, 8, 793, 267),
+            (12, 268, 271, 527), (272, 268, 532, 527), (533, 268, 793, 527))
+    boxes = tuple(inset(x, margin=2, align=1) for x in grid)
+    for b in inventory(mirror, "ai-forever/ru-dalle", ("pics/",)):
+        if b.path == "pics/malevich/rainbow-cherry-pick.png":
+            sel.add(b, "Apache-2.0 (LICENSE.txt)", "fake", "ru-dalle", "", "ruDALL-E Malevich (XL)",
+                    "README cherry-picked samples (about 256 px each)", boxes)
+        elif b.path == "pics/malevich/anime-girl-super-resolution.png":
+            sel.add(b, "Apache-2.0 (LICENSE.txt)", "fake", "ru-dalle", "", "ruDALL-E Malevich + Real-ESRGAN",
+                    "README samples after the repository's super-resolution step, shown at about 256 px", boxes)
+        else:
+            sel.exclude(b, "tiles under 256 px, duplicate of a selected grid, chart, RGBA sticker or input photo")
+
+
+def select_cameratrap(sel: Selection, mirror: Path) -> None:
+    """google/cameratrapai: test_data camera-trap photos, CDLA-Permissive-1.0 per test_data/README.md."""
+    licence = "CDLA-Permissive-1.0 (test_data/README.md, per image; repository code Apache-2.0)"
+    originals = {"blank.jpg", "blank2.jpg", "blank3.jpg", "african_elephants.jpg", "american_black_bear.jpg",
+                 "domestic_cattle.jpg", "domestic_dog.jpg", "human.jpg", "ocelot.jpg", "vehicle.jpg"}
+    for b in inventory(mirror, "google/cameratrapai", ("test_data/",)):
+        name = b.path.split("/")[-1]
+        if name not in originals:
+            sel.exclude(b, "marked 'Modified' in test_data/README.md (grey, CMYK, truncated or rotated copy)")
+            continue
+        if reserved_maker(b.make, b.model):
+            sel.exclude(b, f"reserved maker ({reserved_maker(b.make, b.model)}; EXIF names a scanner)")
+            continue
+        maker = maker_of(b.make) or "unknown"
+        sel.add(b, licence, "real", "camera", maker, b.model,
+                camera_note(b, "camera trap" + ("; no camera make in EXIF" if maker == "unknown" else "")))
+
+
+def select_opensfm(sel: Selection, mirror: Path) -> None:
+    """mapillary/OpenSfM (BSD-2-Clause): the berlin and lund example photo sets (EXIF without a make)."""
+    for b in inventory(mirror, "mapillary/OpenSfM", ("data/",)):
+        if "/images/" not in b.path:
+            sel.exclude(b, "mask")
+            continue
+        extra = "street-level photo set (Mapillary); EXIF has no make"
+        if "/lund/" in b.path:
+            extra = "photo set of one building, resized to 1024x768; EXIF has no make"
+        sel.add(b, "BSD-2-Clause (LICENSE)", "real", "camera", "unknown", "", camera_note(b, extra))
+
+
 SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "drewnoakes/digicam_corpus": select_digicam_corpus,
     "drewnoakes/metadata-extractor-images": select_metadata_extractor_images,
@@ -676,6 +761,12 @@ SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "ianare/exif-py": select_exif_py,
     "immich-app/test-assets": select_immich,
     "Exiv2/exiv2": select_exiv2,
+    "HiDream-ai/HiDream-I1": select_hidream,
+    "willisma/SiT": select_sit,
+    "CompVis/latent-diffusion": select_latent_diffusion,
+    "ai-forever/ru-dalle": select_rudalle,
+    "google/cameratrapai": select_cameratrap,
+    "mapillary/OpenSfM": select_opensfm,
 }
 
 
