@@ -90,3 +90,32 @@ def test_bad_bundles_are_named_errors(tiny_bundle, tmp_path):
     (broken / "model.safetensors").unlink()
     with pytest.raises(BundleError, match="missing"):
         DetectorBundle.from_pretrained(broken)
+
+
+def test_validation_block_round_trip_and_old_bundles(tiny_bundle, tmp_path):
+    from synthtrace.verdict import validation_block
+
+    bundle = DetectorBundle.from_pretrained(tiny_bundle)
+    cfg = json.loads((tiny_bundle / "config.json").read_text())
+    old = tmp_path / "old"  # a bundle written before the validation block existed
+    shutil.copytree(tiny_bundle, old)
+    cfg.pop("validation", None)
+    (old / "config.json").write_text(json.dumps(cfg))
+    assert DetectorBundle.from_pretrained(old).validation == {}
+
+    y = np.array([0, 0, 0, 1, 1, 1, 0, 1])
+    p = np.array([0.1, 0.3, 0.6, 0.7, 0.9, 0.4, 0.2, 0.8])
+    bundle.validation = validation_block(y, p, data="real-world: test fixture", real_world=True, families={"x": 1.0})
+    bundle.save_pretrained(tmp_path / "new")
+    saved = json.loads((tmp_path / "new" / "config.json").read_text())["validation"]
+    assert saved == json.loads(json.dumps(bundle.validation))
+    again = DetectorBundle.from_pretrained(tmp_path / "new")
+    assert again.validation == saved and again.validation["real_world"] is True
+    assert (again.validation["n_real"], again.validation["n_fake"]) == (4, 4)
+
+    bundle.validation = {"real_world": "yes", "reliability": 1.5}
+    with pytest.raises(BundleError, match="real_world must be true or false.*reliability must be a number"):
+        bundle.save_pretrained(tmp_path / "bad")
+    (old / "config.json").write_text(json.dumps({**cfg, "validation": {"real_world": True}}))
+    with pytest.raises(BundleError, match="config.json: validation: real_world is true but no reliability"):
+        DetectorBundle.from_pretrained(old)

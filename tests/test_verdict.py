@@ -11,11 +11,25 @@ import json
 import math
 import random
 
+import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 
 from synthtrace.errors import InputError
 from synthtrace.records import Detection, Evidence, Verdict
-from synthtrace.verdict import BAND, LABELS, MIN_RELIABILITY, decide, detection_evidence, weight
+from synthtrace.verdict import (
+    BAND,
+    LABELS,
+    MIN_RELIABILITY,
+    UNVALIDATED_DETECTOR_RELIABILITY,
+    decide,
+    detection_evidence,
+    real_world_reliability,
+    validation_block,
+    validation_reliability,
+    weight,
+)
 
 URI = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 C2PA_REL = {"trusted": 0.95, "valid_untrusted": 0.5, "invalid": 0.1}
@@ -286,3 +300,104 @@ def test_labels_and_serialisation():
         assert isinstance(v, Verdict) and v.label in LABELS
         d = json.loads(json.dumps(v.to_dict()))
         assert d["label"] == label and isinstance(d["reasons"], list)
+
+
+# ------------------------------------------------- real-world validation of detectors --
+
+
+def bundle_detector(p: float, r: float, validation: dict, name: str = "demo") -> Evidence:
+    det = Detection(score=math.log(p / (1 - p)), probability=p, decision="fake" if p >= 0.5 else "real",
+                    threshold=0.0, detector=name)
+    return detection_evidence(det, reliability=r, validation=validation)
+
+
+DEMO = {"data": "built-in benchmark (synthetic)", "real_world": False, "n_real": 300, "n_fake": 300, "auc": 0.99}
+REAL = {"data": "real-world: test", "real_world": True, "n_real": 100, "n_fake": 100, "auc": 0.93, "reliability": 0.7}
+
+
+def test_unvalidated_detector_is_shown_but_cannot_move_the_verdict():
+    assert UNVALIDATED_DETECTOR_RELIABILITY < MIN_RELIABILITY
+    assert UNVALIDATED_DETECTOR_RELIABILITY * math.log(39) < BAND  # could not pass the band even if counted
+    for validation in (DEMO, {}):
+        e = bundle_detector(0.999, 0.92, validation)
+        assert e.reliability == UNVALIDATED_DETECTOR_RELIABILITY and e.details["real_world_validated"] is False
+        assert "not been validated on real images" in e.explanation
+        v = decide([e])
+        assert v.label == "uncertain" and v.score is None
+        assert "not been validated on real images" in v.summary
+        assert any(r.startswith("Shown, not counted") and "demo" in r for r in v.reasons)
+    # It does not tip borderline evidence either: the spectrum alone is inside the band,
+    # and the same detector counted at this reliability would have pushed it out.
+    spec = spectrum(0.6, 0.92)
+    assert abs(decide([spec]).score) < BAND
+    assert weight(spec.strength, 0.92) + weight(0.998, UNVALIDATED_DETECTOR_RELIABILITY) >= BAND
+    both = decide([spec, bundle_detector(0.999, 0.92, DEMO)])
+    assert both.label == "uncertain" and both.score == decide([spec]).score
+    # Nor does it oppose: a strong spectrum keeps its verdict, with no contradiction.
+    strong = decide([spectrum(1.0, 0.92), bundle_detector(0.001, 0.92, DEMO)])
+    assert strong.label == "likely_generated" and strong.contradictions == ()
+
+
+def test_validated_detector_reliability_is_the_lesser_of_file_and_bundle():
+    e = bundle_detector(0.97, 0.92, REAL)
+    assert e.reliability == pytest.approx(0.7) and e.details["real_world_validated"] is True
+    assert e.details["history_reliability"] == 0.92 and "0.70 of 1" in e.explanation
+    v = decide([e])
+    assert v.label == "likely_generated" and v.score == pytest.approx(0.7 * math.log(0.97 / 0.03))
+    heavy = bundle_detector(0.97, 0.3, REAL)  # the file's history is the lesser
+    assert heavy.reliability == 0.3 and decide([heavy]).label == "uncertain"
+    assert validation_reliability(REAL) == 0.7
+    assert validation_reliability({**REAL, "reliability": float("nan")}) == UNVALIDATED_DETECTOR_RELIABILITY
+    assert validation_reliability(None) == UNVALIDATED_DETECTOR_RELIABILITY
+
+
+def test_real_world_reliability_on_worked_examples():
+    rng = np.random.default_rng(0)
+    n = 4000
+    logit = rng.normal(0, 2.0, n)
+    p = 1 / (1 + np.exp(-logit))
+    y_calibrated = (rng.random(n) < p).astype(int)  # labels drawn from the detector's own probabilities
+    cons, ml = real_world_reliability(y_calibrated, p)
+    assert ml == pytest.approx(1.0, abs=0.05) and cons <= ml
+    y_chance = rng.integers(0, 2, n)  # the detector knows nothing about these labels
+    assert real_world_reliability(y_chance, p)[1] <= 0.05
+    assert real_world_reliability(1 - y_calibrated, p)[1] == 0.0  # wrong way round: worth nothing
+    # Overconfident by a factor of 2 in log-odds: the fit is the slope of a logistic
+    # regression without intercept (scikit-learn) on the logit clipped as weight() clips it.
+    p_over = 1 / (1 + np.exp(-2 * logit))
+    clipped = np.clip(2 * logit, -math.log(39), math.log(39))
+    lr = LogisticRegression(fit_intercept=False, C=1e6).fit(clipped[:, None], y_calibrated)
+    assert 0.4 < lr.coef_[0, 0] < 0.9
+    assert real_world_reliability(y_calibrated, p_over)[1] == pytest.approx(float(lr.coef_[0, 0]), abs=0.015)
+    with pytest.raises(InputError, match="both classes"):
+        real_world_reliability([1, 1], [0.2, 0.9])
+    with pytest.raises(InputError, match="calibrated probabilities"):
+        real_world_reliability([0, 1], [-0.2, 3.0])
+
+
+def test_validation_block_fields():
+    y = np.array([0] * 30 + [1] * 30)
+    p = np.clip(np.linspace(0.05, 0.95, 60) + np.random.default_rng(1).normal(0, 0.2, 60), 0.01, 0.99)
+    b = validation_block(y, p, data="real-world: fixture", real_world=True, per_family={"a": 0.9})
+    assert (b["n_real"], b["n_fake"], b["real_world"], b["per_family"]) == (30, 30, True, {"a": 0.9})
+    assert b["auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-4)
+    assert 0 <= b["reliability"] <= b["reliability_ml"] <= 1
+    assert json.loads(json.dumps(b)) == b
+
+
+def test_scan_uses_the_bundle_validation(tiny_bench, tiny_bundle):
+    from synthtrace.detector import DetectorBundle
+    from synthtrace.io.manifest import read_manifest
+    from synthtrace.scan import scan_file
+
+    m = read_manifest(tiny_bench / "manifest.csv").where(split="test")
+    path = m.path_of(next(iter(m)))
+    bundle = DetectorBundle.from_pretrained(tiny_bundle)
+    assert bundle.validation == {}  # trained on the built-in benchmark only
+    det = next(e for e in scan_file(path, bundle).evidence if e.source == "detector")
+    assert det.reliability <= UNVALIDATED_DETECTOR_RELIABILITY and det.details["real_world_validated"] is False
+    bundle.validation = dict(REAL, reliability=0.6)
+    r = scan_file(path, bundle)
+    det = next(e for e in r.evidence if e.source == "detector")
+    history = next(e for e in r.evidence if e.source == "jpeg").details["history_reliability"]
+    assert det.reliability == pytest.approx(min(history, 0.6)) and det.details["real_world_validated"] is True

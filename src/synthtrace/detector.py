@@ -44,7 +44,8 @@ from synthtrace.records import Detection
 BUNDLE_FORMAT = 1
 ZOO_KINDS = ("clip_fc", "resnet_fc")  # converted published detectors, see synthtrace.zoo
 KINDS = ("linear_probe", "cnn-small", "multilayer", "finetuned", *ZOO_KINDS)
-CONFIG_KEYS = ("format", "synthtrace_version", "kind", "backbone", "preprocess", "head", "labels", "calibration", "training")
+CONFIG_KEYS = ("format", "synthtrace_version", "kind", "backbone", "preprocess", "head", "labels", "calibration", "training",
+               "validation")
 WEIGHTS_FILE = "model.safetensors"
 # Operating points a user can pick; "fpr_0.05" = the threshold that flagged 5 % of
 # validation reals, "0.5" = calibrated probability 0.5.
@@ -60,6 +61,9 @@ class DetectorBundle:
     calibration: Calibration
     training: dict[str, Any] = field(default_factory=dict)
     labels: tuple[str, str] = ("real", "fake")
+    # Where the bundle was validated and how far it holds there (docs/verdict.md,
+    # synthtrace.verdict.validation_block); {} = never validated on real images.
+    validation: dict[str, Any] = field(default_factory=dict)
     model: Any = None  # CNNSmall (cnn-small) or LinearProbe (linear_probe)
     _backbone: Any = None  # lazily created Backbone for linear_probe bundles
     # Runtime only, never saved: how a linear_probe bundle's hf: backbone runs (backbones/speed.py).
@@ -78,6 +82,7 @@ class DetectorBundle:
             "labels": list(self.labels),
             "calibration": self.calibration.to_dict(),
             "training": self.training,
+            "validation": self.validation,
         }
 
     def save_pretrained(self, directory: str | Path) -> Path:
@@ -89,6 +94,7 @@ class DetectorBundle:
         missing = [k for k in OPERATING_POINTS[:2] if k not in self.calibration.thresholds]
         if missing and self.kind not in ZOO_KINDS:  # converted bundles may be uncalibrated (see zoo)
             raise BundleError(f"bundle calibration lacks thresholds {missing}; fit calibration on validation data first")
+        _check_validation(self.validation, "bundle validation block")
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         if self.kind in ("cnn-small", "multilayer", "finetuned", *ZOO_KINDS):
@@ -133,6 +139,7 @@ class DetectorBundle:
         bundle = cls(
             kind=cfg["kind"], backbone=cfg["backbone"], preprocess=cfg["preprocess"], head=cfg["head"],
             calibration=calibration, training=cfg.get("training", {}), labels=tuple(cfg.get("labels", ("real", "fake"))),
+            validation=_check_validation(cfg.get("validation", {}), f"{cfg_path}: validation"),
         )
         if bundle.kind == "cnn-small":
             from synthtrace.backbones.cnn import CNNSmall, CNNSmallConfig
@@ -249,6 +256,29 @@ class DetectorBundle:
             Detection(score=float(s), probability=float(p), decision="fake" if s >= t else "real", threshold=t, detector=self.name)
             for s, p in zip(scores, probs)
         ]
+
+
+def _check_validation(block: Any, where: str) -> dict[str, Any]:
+    """The validation block, type-checked (fields in docs/verdict.md); older bundles have none."""
+    if not isinstance(block, dict):
+        raise BundleError(f"{where}: expected a JSON object, got {type(block).__name__}; "
+                          "build it with synthtrace.verdict.validation_block or leave it out")
+    problems = []
+    if "real_world" in block and not isinstance(block["real_world"], bool):
+        problems.append(f"real_world must be true or false, got {block['real_world']!r}")
+    for key in ("reliability", "auc"):
+        x = block.get(key)
+        if key in block and not (isinstance(x, (int, float)) and not isinstance(x, bool) and 0.0 <= x <= 1.0):
+            problems.append(f"{key} must be a number in 0..1, got {x!r}")
+    for key in ("n_real", "n_fake"):
+        x = block.get(key)
+        if key in block and not (isinstance(x, int) and not isinstance(x, bool) and x >= 0):
+            problems.append(f"{key} must be a count >= 0, got {x!r}")
+    if block.get("real_world") is True and "reliability" not in block:
+        problems.append("real_world is true but no reliability was recorded")
+    if problems:
+        raise BundleError(f"{where}: {'; '.join(problems)}. Re-measure it with synthtrace.verdict.validation_block")
+    return dict(block)
 
 
 __all__ = ["DetectorBundle", "OPERATING_POINTS"]

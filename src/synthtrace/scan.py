@@ -122,7 +122,8 @@ def scan_file(path: str | Path, detector: DetectorBundle | None = None, options:
         except Exception as exc:  # keep the batch going; report what failed and where
             return ScanResult(path=str(path), record=loaded.record, evidence=tuple(evidence),
                               error=f"detector failed: {type(exc).__name__}: {exc}")
-        evidence.append(detection_evidence(detection, reliability=_detector_reliability(evidence)))
+        evidence.append(detection_evidence(detection, reliability=_detector_reliability(evidence, detector),
+                                           validation=detector.validation))
     result = ScanResult(path=str(path), record=loaded.record, detection=detection,
                         evidence=tuple(evidence), verdict=decide(evidence))
     if options.localize:
@@ -140,10 +141,19 @@ def scan_file(path: str | Path, detector: DetectorBundle | None = None, options:
     return result
 
 
-def _detector_reliability(evidence: list[Evidence]) -> float:
-    """How far a detector's pixels can be trusted for this file: its JPEG history
-    (recompression, resizing), not the analysed area, which only limits spectra."""
+def _detector_reliability(evidence: list[Evidence], detector: DetectorBundle | None = None) -> float:
+    """How far a detector can be trusted on this file: the lesser of the file's JPEG
+    history (recompression, resizing; not the analysed area, which only limits
+    spectra) and the bundle's reliability measured on real images
+    (``synthtrace.verdict.validation_reliability``: a bundle never validated on real
+    images gets a reliability too low to move a verdict)."""
+    from synthtrace.verdict import validation_reliability
+
+    history = DEFAULT_DETECTOR_RELIABILITY
     for e in evidence:
         if e.source == "jpeg" and "history_reliability" in e.details:
-            return float(e.details["history_reliability"])
-    return DEFAULT_DETECTOR_RELIABILITY
+            history = float(e.details["history_reliability"])
+            break
+    if detector is None:
+        return history
+    return min(history, validation_reliability(detector.validation))

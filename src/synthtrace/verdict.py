@@ -14,7 +14,9 @@ The rule is deliberately simple enough to explain to a reader of a fact-check:
    metadata (unsigned capture claims, camera EXIF) are pooled as a
    reliability-tempered log-odds sum, and the verdict abstains ("uncertain")
    when the sum is small, when the pixel evidence is unreliable for this file,
-   when two strong items disagree, or when only metadata points the way.
+   when two strong items disagree, or when only metadata points the way. A
+   learned detector counts only as far as it was validated on real images: one
+   validated only on synthetic data (the demo's) is shown and not counted.
 3. **Contradictions are shown**, whatever the label.
 
 Evidence with ``error`` set is listed as "could not be read" and never counts;
@@ -25,13 +27,17 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from synthtrace.errors import InputError
 from synthtrace.records import Detection, Evidence, Verdict
 
-__all__ = ["BAND", "LABELS", "MAX_STRENGTH", "MIN_RELIABILITY", "decide", "detection_evidence", "weight"]
+__all__ = [
+    "BAND", "LABELS", "MAX_STRENGTH", "MIN_RELIABILITY", "UNVALIDATED_DETECTOR_RELIABILITY", "decide",
+    "detection_evidence", "real_world_reliability", "validation_block", "validation_reliability", "weight",
+]
 
 LABELS: dict[str, str] = {
     "declared_ai_generated": "Declared AI-generated",
@@ -60,6 +66,13 @@ MIN_RELIABILITY = 0.4
 or quality 60 with a platform resize: the pixels have been rewritten more than
 preserved, so "likely" either way would not be defensible."""
 
+UNVALIDATED_DETECTOR_RELIABILITY = 0.25
+"""Reliability given to a detector whose bundle has no real-world validation (its
+``validation`` block is missing or says ``real_world: false``). Below
+``MIN_RELIABILITY`` and below BAND / ln 39 = 0.378, so even at p = 0.99 it weighs
+at most 0.92, inside the band; and ``decide`` does not count it at all (it is
+shown, with what it would weigh): unproven evidence cannot move a verdict."""
+
 AI_TERMS = frozenset({"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "algorithmicMedia"})
 """IPTC digital source types that declare a generated image (or a composite with
 generated parts)."""
@@ -81,7 +94,7 @@ class _Item:
     """One evidence item and what the rule makes of it."""
 
     ev: Evidence
-    kind: str  # "error" | "none" | "declared_ai" | "declared_capture" | "pool"
+    kind: str  # "error" | "none" | "declared_ai" | "declared_capture" | "pool" | "unvalidated"
     tier: int = 2
     pixel: bool = False
     capture_claim: bool = False
@@ -105,13 +118,18 @@ def weight(strength: float, reliability: float) -> float:
     return _unit(reliability, 1.0) * math.log((1.0 + s) / (1.0 - s))
 
 
-def detection_evidence(detection: Detection, *, reliability: float) -> Evidence:
+def detection_evidence(detection: Detection, *, reliability: float,
+                       validation: Mapping[str, Any] | None = None) -> Evidence:
     """A learned detector's calibrated probability as an Evidence item.
 
     Direction is "generated" when p >= 0.5, strength is |2p - 1| (0 at a coin
-    flip, 1 at certainty). The detector knows nothing about this file's history,
-    so the caller passes the reliability: the pixel reliability from the JPEG
-    history (``synthtrace.signals.pixel_reliability``).
+    flip, 1 at certainty). ``reliability`` is what the file allows: its JPEG
+    history (``synthtrace.signals.pixel_reliability``), which the detector knows
+    nothing about. ``validation`` is the bundle's validation block
+    (``DetectorBundle.validation``, docs/verdict.md): the item's reliability is
+    then min(reliability, ``validation_reliability(validation)``), and a bundle
+    without real-world validation is marked so and not counted by ``decide``.
+    ``validation=None`` means the caller vouches for ``reliability`` itself.
     """
     p = float(detection.probability)
     if not 0.0 <= p <= 1.0:
@@ -123,13 +141,119 @@ def detection_evidence(detection: Detection, *, reliability: float) -> Evidence:
                          "from the JPEG history (synthtrace.signals.pixel_reliability)")
     name = detection.detector or "unnamed detector"
     direction = "generated" if p >= 0.5 else "authentic"
+    details = detection.to_dict()
     caveat = "" if r >= 0.8 else f" This file's compression history lowers how far it can be trusted ({r:.2f} of 1)."
+    how = "It was validated on the data it was trained for"
+    if validation is not None:
+        v = dict(validation)
+        validated = v.get("real_world") is True and _valid_reliability(v.get("reliability"))
+        bundle_r = validation_reliability(v)
+        details["validation"] = v
+        details["real_world_validated"] = bool(validated)
+        details["history_reliability"] = r
+        r = min(r, bundle_r)
+        if validated:
+            how = (f"Its reliability on real images, {bundle_r:.2f} of 1, was measured on {_data_name(v)}"
+                   f"{_counts(v)}")
+        else:
+            how = (f"It has not been validated on real images (only on {_data_name(v)}), so it is shown but "
+                   "not counted toward the verdict")
     return Evidence(
         source="detector", name=detection.detector or "detector", direction=direction, strength=abs(2.0 * p - 1.0),
-        reliability=r, details=detection.to_dict(),
+        reliability=r, details=details,
         explanation=f"The learned detector {name!r} gives a calibrated probability of {p:.2f} that the image is "
-        f"generated. It was validated on the data it was trained for; generators, edits or sources unlike that "
-        f"data can fool it.{caveat}")
+        f"generated. {how}; generators, edits or sources unlike that data can fool it.{caveat}")
+
+
+def validation_reliability(validation: Mapping[str, Any] | None) -> float:
+    """A bundle's reliability on real images from its validation block (0..1).
+
+    ``validation["reliability"]`` when the block says ``real_world: true`` and holds a
+    reliability in 0..1; otherwise ``UNVALIDATED_DETECTOR_RELIABILITY``.
+    """
+    v = validation or {}
+    if v.get("real_world") is True and _valid_reliability(v.get("reliability")):
+        return float(v["reliability"])
+    return UNVALIDATED_DETECTOR_RELIABILITY
+
+
+def real_world_reliability(y_true: Sequence[int] | Any, probability: Sequence[float] | Any, *,
+                           n_boot: int = 200, seed: int = 0) -> tuple[float, float]:
+    """(conservative reliability, maximum-likelihood reliability) of a detector on labelled data.
+
+    The verdict multiplies a detector's log-odds by its reliability r (``weight``).
+    The r that fits real validation data best is the one that maximises the
+    likelihood of p_r = sigmoid(r * logit p) (logit clipped at ln 39, as
+    ``weight`` does), searched in 0..1: 1 for a detector whose probabilities hold
+    on this data, about 0 for one at chance or worse. The conservative value is
+    the 5th percentile of that estimate over ``n_boot`` bootstrap resamples
+    (stratified by class), because a small validation set flatters. ``y_true``:
+    1 = generated.
+    """
+    import numpy as np
+
+    y = np.asarray(y_true, dtype=np.float64).ravel()
+    p = np.asarray(probability, dtype=np.float64).ravel()
+    if y.shape != p.shape or y.size == 0:
+        raise InputError(f"y_true ({y.shape}) and probability ({p.shape}) must be non-empty and the same length")
+    if not np.all((y == 0) | (y == 1)) or len(set(y.tolist())) < 2:
+        raise InputError("y_true must hold both classes as 0 (real) and 1 (generated)")
+    if not np.all((p >= 0) & (p <= 1)):
+        raise InputError("probability must be calibrated probabilities in 0..1 (DetectorBundle.detections)")
+    cap = math.log((1 + MAX_STRENGTH) / (1 - MAX_STRENGTH))
+    logit = np.clip(np.log(np.clip(p, 1e-12, 1.0)) - np.log(np.clip(1.0 - p, 1e-12, 1.0)), -cap, cap)
+    grid = np.linspace(0.0, 1.0, 101)
+
+    def best(idx: np.ndarray) -> float:
+        z = np.outer(grid, logit[idx])  # log-likelihood of every r on the grid, at once
+        ll = (y[idx] * -np.logaddexp(0.0, -z) + (1 - y[idx]) * -np.logaddexp(0.0, z)).sum(axis=1)
+        return float(grid[int(np.argmax(ll))])
+
+    ml = best(np.arange(y.size))
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    boots = [best(np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])) for _ in range(n_boot)]
+    return float(np.quantile(boots, 0.05)) if boots else ml, ml
+
+
+def validation_block(y_true: Sequence[int] | Any, probability: Sequence[float] | Any, *, data: str,
+                     real_world: bool, **extra: Any) -> dict[str, Any]:
+    """The ``validation`` block of a detector bundle's config, measured on labelled data.
+
+    ``data`` names the data set ("real-world: ..." for real photos and real generator
+    outputs); ``real_world`` says whether it is. Fields: data, real_world, n_real,
+    n_fake, auc, reliability (conservative, see ``real_world_reliability``),
+    reliability_ml, method, plus ``extra`` (e.g. per-family AUCs).
+    """
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y_true).astype(int).ravel()
+    p = np.asarray(probability, dtype=np.float64).ravel()
+    conservative, ml = real_world_reliability(y, p)
+    block = {
+        "data": str(data), "real_world": bool(real_world), "n_real": int((y == 0).sum()), "n_fake": int((y == 1).sum()),
+        "auc": round(float(roc_auc_score(y, p)), 4), "reliability": round(conservative, 2),
+        "reliability_ml": round(ml, 2),
+        "method": "tempering exponent of the detector's log-odds fitted by maximum likelihood in 0..1; "
+                  "reliability = 5th percentile over 200 stratified bootstrap resamples",
+    }
+    block.update(extra)
+    return block
+
+
+def _valid_reliability(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and 0.0 <= x <= 1.0
+
+
+def _data_name(v: Mapping[str, Any]) -> str:
+    return str(v.get("data") or "no recorded data")
+
+
+def _counts(v: Mapping[str, Any]) -> str:
+    if isinstance(v.get("n_real"), int) and isinstance(v.get("n_fake"), int):
+        return f" ({v['n_real']} real, {v['n_fake']} generated images)"
+    return ""
 
 
 def decide(evidence: Sequence[Evidence] | Iterable[Evidence]) -> Verdict:
@@ -160,10 +284,12 @@ def decide(evidence: Sequence[Evidence] | Iterable[Evidence]) -> Verdict:
         if label == "declared_ai_generated":
             reasons += _declared_vs_detector_notes(items)
     else:
-        label, summary = _fuse(pool, pix, score, l_pix)
+        label, summary = _fuse(pool, pix, score, l_pix, any(i.kind == "unvalidated" for i in items))
     reasons += [f"Weighed {i.contribution:+.2f} ({i.ev.direction}, strength {_unit(i.ev.strength, 1):.2f} x "
                 f"reliability {_unit(i.ev.reliability, 1):.2f}): {i.ref}: {i.ev.explanation}"
                 for i in sorted(pool, key=lambda i: -abs(i.contribution))]
+    reasons += [f"Shown, not counted (no real-world validation; it would weigh {i.contribution:+.2f}): {i.ref}: "
+                f"{i.ev.explanation}" for i in items if i.kind == "unvalidated"]
     reasons += [f"Context: {i.ref}: {i.ev.explanation}" for i in items if i.kind == "none" and i.ev.source == "jpeg"]
     quiet = sorted({i.ref for i in items if i.kind == "none" and i.ev.source != "jpeg"})
     if quiet:
@@ -216,6 +342,9 @@ def _classify(ev: Evidence) -> _Item:
         return _Item(ev, "none")
     gen = ev.direction == "generated"
     d = ev.details if isinstance(ev.details, dict) else {}
+    if ev.source == "detector" and d.get("real_world_validated") is False:
+        return _Item(ev, "unvalidated", pixel=True,
+                     contribution=(1.0 if gen else -1.0) * weight(ev.strength, ev.reliability))
     pool = _Item(ev, "pool", pixel=ev.source not in PROVENANCE_SOURCES,
                  contribution=(1.0 if gen else -1.0) * weight(ev.strength, ev.reliability))
     if ev.source == "c2pa":
@@ -249,8 +378,12 @@ def _sort_key(item: _Item) -> tuple[str, ...]:
     return (e.source, e.name, e.direction, repr(e.strength), repr(e.reliability), e.explanation, e.error or "", details)
 
 
-def _fuse(pool: list[_Item], pix: list[_Item], score: float | None, l_pix: float) -> tuple[str, str]:
+def _fuse(pool: list[_Item], pix: list[_Item], score: float | None, l_pix: float,
+          unvalidated: bool = False) -> tuple[str, str]:
     """Step 2: label and summary from the pooled evidence, abstaining when it is not defensible."""
+    if not pix and unvalidated:
+        return "uncertain", ("Uncertain: the only detector that points either way has not been validated on real "
+                             "images, so it is shown but not counted; no other pixel evidence points either way.")
     if not pix and pool:
         return "uncertain", ("Uncertain: no pixel signal or detector points either way, and the file's own claims "
                              "(a capture claim without a trusted signature, camera fields) are too easy to forge "

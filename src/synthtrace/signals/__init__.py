@@ -33,7 +33,16 @@ __all__ = [
 GENERATED_THRESHOLD = 0.55
 """Peak score at which the spectral evidence points to "generated". Above the
 largest score a 1/2-only (demosaic-like, weight 0.5) or JPEG-axis-only (weight
-0.25) peak can reach, so neither can trigger it alone."""
+0.25) peak can reach, so neither can trigger it alone. Checked on real camera
+photos (benchmarks/calibrate_real_signals.py; numbers in docs/signals.md)."""
+
+JPEG_RULES_ALWAYS = True
+"""Apply the JPEG-grid discounts to every file, not only to JPEG files. Most PNG and
+WebP images on the web were JPEGs once (camera photos always), and their block grid
+stays in the pixels: on real camera photos saved as PNG crops, axis and period-8
+peaks called 12 % of them generated (docs/signals.md). The price: a lossless
+image's genuine x8 grid is discounted like a JPEG's; only x4-type grids (1/4
+points off the axes) trigger the score."""
 
 
 def analyze_pixels(
@@ -93,7 +102,8 @@ def _spectral_evidence(spec, offgrid, history: JpegHistory, reliability: float, 
             explanation=f"The periodic-pattern test could not run on this {size[0]}x{size[1]} image: {error}.",
             error=error,
         )  # fmt: skip
-    ps: PeakScore = periodic_peaks(spec, is_jpeg=history.is_jpeg is True, offgrid=offgrid)
+    ps: PeakScore = periodic_peaks(spec, is_jpeg=history.is_jpeg is True, offgrid=offgrid,
+                                   jpeg_rules=JPEG_RULES_ALWAYS or history.is_jpeg is True)
     top = ps.top(1)[0]
     details = ps.to_dict()
     details["threshold"] = GENERATED_THRESHOLD
@@ -116,8 +126,9 @@ def _spectral_evidence(spec, offgrid, history: JpegHistory, reliability: float, 
         )
         if ps.half_band_strength >= GENERATED_THRESHOLD:
             text += " A 2-pixel pattern is present, but a camera's colour filter makes the same pattern, so it is not counted."
-        if history.is_jpeg and ps.jpeg_grid_strength >= GENERATED_THRESHOLD:
-            text += " An 8-pixel block pattern from JPEG compression is present and is not counted."
+        if ps.jpeg_rules and ps.jpeg_grid_strength >= GENERATED_THRESHOLD:
+            text += (" An 8-pixel block pattern is present and is not counted: JPEG compression makes it, "
+                     "also in files that were JPEGs before they were converted.")
         text += caveat
         direction = "none"
     return Evidence(

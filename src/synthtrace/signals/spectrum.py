@@ -111,6 +111,7 @@ class PeakScore:
     tile: int
     is_jpeg: bool
     offgrid: dict[str, float] = field(default_factory=dict)
+    jpeg_rules: bool = False  # whether the JPEG-grid discounts were applied (see periodic_peaks)
 
     def top(self, n: int = 3) -> list[Peak]:
         """The ``n`` peaks with the largest weighted strength."""
@@ -284,9 +285,17 @@ def _explain(peaks: list[Peak], is_jpeg: bool) -> list[Peak]:
 
 
 def periodic_peaks(
-    spec: Spectrum, *, is_jpeg: bool = False, offgrid: dict[str, float] | None = None
+    spec: Spectrum, *, is_jpeg: bool = False, offgrid: dict[str, float] | None = None,
+    jpeg_rules: bool | None = None,
 ) -> PeakScore:
-    """Score peaks at multiples of 1/8 cycles/pixel against their local background."""
+    """Score peaks at multiples of 1/8 cycles/pixel against their local background.
+
+    ``jpeg_rules`` applies the JPEG-grid discounts (axis and period-8 points, weaker
+    1/4 points) whatever the container; the default follows ``is_jpeg``.
+    ``analyze_pixels`` always applies them, because a PNG can be a converted JPEG
+    (docs/signals.md, "Calibration on real camera photos").
+    """
+    rules = is_jpeg if jpeg_rules is None else bool(jpeg_rules)
     p, t = radial_whiten(spec.power), spec.tile
     chance = 1.0 + 4.0 / np.sqrt(max(spec.n_independent, 1.0))
     kxs, kys = np.array(GRID_POINTS).T
@@ -297,7 +306,7 @@ def periodic_peaks(
         ratio = float(p[iy, ix] / bg) if bg > 0 else 0.0
         strength = float(np.clip(np.log(max(ratio, 1e-12) / chance) / np.log(SATURATION), 0.0, 1.0))
         peaks.append(Peak(_label(kx), _label(ky), ratio, strength, 1.0, None))
-    peaks = _explain(peaks, is_jpeg)
+    peaks = _explain(peaks, rules)
     by_order: dict[str, float] = {"1/2": 0.0, "1/4": 0.0, "1/8": 0.0}
     for (kx, ky), pk in zip(GRID_POINTS, peaks):
         order = max(Fraction(kx, 8).denominator, Fraction(ky, 8).denominator)
@@ -317,6 +326,7 @@ def periodic_peaks(
         tile=t,
         is_jpeg=is_jpeg,
         offgrid=offgrid if offgrid is not None else offgrid_peak(spec),
+        jpeg_rules=rules,
     )
 
 
