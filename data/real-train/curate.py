@@ -168,7 +168,7 @@ MAKER_ALIASES = {
     "casio": "casio", "ricoh": "ricoh", "sanyo": "sanyo", "nokia": "nokia", "hmd": "nokia",
     "motorola": "motorola", "lge": "lg", "lg": "lg", "blackberry": "blackberry", "reconyx": "reconyx",
     "bushnell": "bushnell", "polaroid": "polaroid", "google": "google", "jolla": "jolla",
-    "parrot": "parrot", "xiaomi": "xiaomi", "huawei": "huawei", "oneplus": "oneplus", "hasselblad": "hasselblad",
+    "parrot": "parrot", "xiaomi": "xiaomi", "huawei": "huawei", "tcl": "tcl", "oneplus": "oneplus", "hasselblad": "hasselblad",
 }
 
 
@@ -741,6 +741,44 @@ def select_opensfm(sel: Selection, mirror: Path) -> None:
         sel.add(b, "BSD-2-Clause (LICENSE)", "real", "camera", "unknown", "", camera_note(b, extra))
 
 
+def select_photoprism(sel: Selection, mirror: Path) -> None:
+    """photoprism/photoprism (AGPL-3.0): example and test photos, resized and mostly exported from Photoshop."""
+    licence = "AGPL-3.0 (LICENSE)"
+    for b in inventory(mirror, "photoprism/photoprism", ("assets/examples/", "internal/", "frontend/tests/",
+                                                         "pkg/", "docker/dummy/")):
+        maker = maker_of(b.make)
+        if b.make.upper().startswith("TCT"):
+            maker = "tcl"  # TCT Mobile makes TCL/Alcatel phones
+        if not maker:
+            hit = reserved_maker(b.make, b.model)
+            sel.exclude(b, f"reserved maker ({hit})" if hit else "no camera make in EXIF (screenshot, "
+                           "graphic, synthetic or unknown origin)")
+            continue
+        sel.add(b, licence, "real", "camera", maker, b.model, camera_note(b, "resized copy as shared"))
+
+
+def select_darknet(sel: Selection, mirror: Path) -> None:
+    """pjreddie/darknet (public domain, 'YOLO LICENSE'): the data/ example photos with a camera make."""
+    licence = 'public domain (LICENSE, "YOLO LICENSE": "Darknet is public domain. Do whatever you want with it.")'
+    for b in inventory(mirror, "pjreddie/darknet", ("data/",)):
+        maker = maker_of(b.make)
+        if not maker:
+            hit = reserved_maker(b.make, b.model)
+            sel.exclude(b, f"reserved maker ({hit})" if hit else "no camera make in EXIF, painting or label sprite")
+            continue
+        sel.add(b, licence, "real", "camera", maker, b.model, camera_note(b, "resized copy as shared"))
+
+
+def select_go_exif(sel: Selection, mirror: Path) -> None:
+    """dsoprea/go-exif (MIT): the GPS test photo (a resized, GIMP-exported phone photo)."""
+    for b in inventory(mirror, "dsoprea/go-exif"):
+        maker = maker_of(b.make)
+        if not maker:
+            sel.exclude(b, "no camera make in EXIF or broken-EXIF test file")
+            continue
+        sel.add(b, "MIT (LICENSE)", "real", "camera", maker, b.model, camera_note(b, "resized copy"))
+
+
 SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "drewnoakes/digicam_corpus": select_digicam_corpus,
     "drewnoakes/metadata-extractor-images": select_metadata_extractor_images,
@@ -767,6 +805,9 @@ SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "ai-forever/ru-dalle": select_rudalle,
     "google/cameratrapai": select_cameratrap,
     "mapillary/OpenSfM": select_opensfm,
+    "photoprism/photoprism": select_photoprism,
+    "pjreddie/darknet": select_darknet,
+    "dsoprea/go-exif": select_go_exif,
 }
 
 
