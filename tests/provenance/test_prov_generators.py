@@ -344,6 +344,24 @@ def test_stealth_pnginfo(mode, compressed):
     _declared(evidence, "Forge")
 
 
+@pytest.mark.parametrize("mode", ["alpha", "rgb"])
+def test_stealth_in_a_tall_image_reads_the_top_rows_first(mode):
+    """Taller than the 152-bit header: the signature is checked on the first rows, then the whole image."""
+    data = _stealth_png(A1111 * 3, mode, False, size=(24, 700))
+    ev = _one(_read(data), "stealth_parameters")
+    assert _params(ev)["seed"] == 3141592653 and ev.details["raw"] == A1111 * 3
+
+
+def test_lsb_bit_ranges_match_the_full_streams():
+    from synthtrace.provenance.stealth import _bit_range, lsb_streams
+
+    pixels = np.random.default_rng(5).integers(0, 256, (37, 23, 4), dtype=np.uint8)
+    streams = lsb_streams(pixels)  # the reference: the whole image transposed, column by column
+    for mode, bits in streams.items():
+        assert np.array_equal(_bit_range(pixels, mode, 0, len(bits)), bits)
+        assert np.array_equal(_bit_range(pixels, mode, 100, 57), bits[100:157])
+
+
 def test_stealth_novelai_json():
     comment = {"prompt": "1girl, garden", "uc": "lowres", "steps": 28, "scale": 5.0, "seed": 42,
                "sampler": "k_euler_ancestral", "width": 832, "height": 1216}

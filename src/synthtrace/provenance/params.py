@@ -46,7 +46,7 @@ from synthtrace.provenance.metadata import (
     parse_xmp,
 )
 from synthtrace.provenance.record import GenerationParams, make_params
-from synthtrace.provenance.stealth import decode_stealth, stealth_pixels
+from synthtrace.provenance.stealth import read_stealth_payload
 from synthtrace.records import Evidence
 
 MAX_FIELD_CHARS = 10_000  # prompts longer than this are cut in the report
@@ -566,11 +566,8 @@ def _draw_things(xmps: list[Any]) -> list[Evidence]:
 
 
 def _stealth(data: bytes) -> list[Evidence]:
-    pixels = stealth_pixels(data)
-    if pixels is None:
-        return []
     try:
-        found = decode_stealth(pixels)
+        found = read_stealth_payload(data)
     except MetadataError as exc:
         return [_failed("stealth_parameters", str(exc), "a stealth PNG info signature in its pixels")]
     if found is None:

@@ -36,6 +36,9 @@ SIG_BITS = 15 * 8
 MAX_STEALTH_PIXELS = 64_000_000  # larger PNGs are not decoded for this check
 
 
+HEAD_BITS = SIG_BITS + 32  # signature and length: the first 152 pixels of column 0 (alpha), 51 (RGB)
+
+
 def lsb_streams(pixels: np.ndarray) -> dict[str, np.ndarray]:
     """The alpha and RGB least-significant-bit streams of an (H, W, 3|4) uint8 array, column-major."""
     cols = np.ascontiguousarray(pixels.transpose(1, 0, 2))  # (W, H, C): x outer, y inner
@@ -45,35 +48,59 @@ def lsb_streams(pixels: np.ndarray) -> dict[str, np.ndarray]:
     return streams
 
 
+def _bit_range(pixels: np.ndarray, mode: str, start: int, count: int) -> np.ndarray:
+    """Bits ``start .. start+count`` of one stream, computed without building the whole stream."""
+    h = pixels.shape[0]
+    idx = np.arange(start, start + count, dtype=np.int64)
+    if mode == "alpha":
+        return pixels[idx % h, idx // h, 3] & 1
+    pix, channel = idx // 3, idx % 3
+    return pixels[pix % h, pix // h, channel] & 1
+
+
+def _capacity(pixels: np.ndarray, mode: str) -> int:
+    return pixels.shape[0] * pixels.shape[1] * (1 if mode == "alpha" else 3)
+
+
+def find_signature(pixels: np.ndarray) -> tuple[str, str, bool, int] | None:
+    """(signature, mode, compressed, payload bits) when the first bits are a stealth header, else None.
+
+    Reads only the first 152 bits, which lie in the first 152 rows of column 0,
+    so the top rows of a tall image are enough to check.
+    """
+    if pixels.ndim != 3 or pixels.shape[2] not in (3, 4) or pixels.dtype != np.uint8:
+        return None
+    for mode in ("alpha", "rgb") if pixels.shape[2] == 4 else ("rgb",):
+        if _capacity(pixels, mode) < HEAD_BITS:
+            continue
+        head = _bytes(_bit_range(pixels, mode, 0, HEAD_BITS))
+        sig = head[:15]
+        if SIGNATURES.get(sig, ("", False))[0] == mode:
+            return sig.decode(), mode, SIGNATURES[sig][1], int.from_bytes(head[15:19], "big")
+    return None
+
+
 def _bytes(bits: np.ndarray) -> bytes:
     return np.packbits(bits[: len(bits) - len(bits) % 8].astype(np.uint8)).tobytes()
 
 
 def decode_stealth(pixels: np.ndarray) -> tuple[str, str] | None:
-    """(signature, payload text) hidden in ``pixels``, or None when no signature is there.
+    """(signature, payload text) hidden in ``pixels`` (the whole image), or None when there is none.
 
     A present signature with a damaged payload raises MetadataError saying what
     is wrong, so the caller reports it instead of silently passing over it.
     """
-    if pixels.ndim != 3 or pixels.shape[2] not in (3, 4) or pixels.dtype != np.uint8:
+    found = find_signature(pixels)
+    if found is None:
         return None
-    for mode, bits in lsb_streams(pixels).items():
-        if len(bits) < SIG_BITS + 32:
-            continue
-        sig = _bytes(bits[:SIG_BITS])
-        if sig not in SIGNATURES or SIGNATURES[sig][0] != mode:
-            continue
-        compressed = SIGNATURES[sig][1]
-        length = int.from_bytes(_bytes(bits[SIG_BITS : SIG_BITS + 32]), "big")
-        name = sig.decode()
-        if length == 0 or length > (MAX_TEXT_BYTES * 8) or SIG_BITS + 32 + length > len(bits):
-            raise MetadataError(f"{name}: the hidden payload claims {length} bits, more than the image can hold "
-                                "or than synthtrace reads (damaged or not a real stealth block)")
-        payload = _bytes(bits[SIG_BITS + 32 : SIG_BITS + 32 + length])
-        if compressed:
-            payload = _gunzip(payload, name)
-        return name, payload.decode("utf-8", "replace")
-    return None
+    name, mode, compressed, length = found
+    if length == 0 or length > MAX_TEXT_BYTES * 8 or HEAD_BITS + length > _capacity(pixels, mode):
+        raise MetadataError(f"{name}: the hidden payload claims {length} bits, more than the image can hold "
+                            "or than synthtrace reads (damaged or not a real stealth block)")
+    payload = _bytes(_bit_range(pixels, mode, HEAD_BITS, length))
+    if compressed:
+        payload = _gunzip(payload, name)
+    return name, payload.decode("utf-8", "replace")
 
 
 def _gunzip(blob: bytes, name: str) -> bytes:
@@ -87,8 +114,12 @@ def _gunzip(blob: bytes, name: str) -> bytes:
     return out
 
 
-def stealth_pixels(data: bytes) -> np.ndarray | None:
-    """The PNG's pixels as uint8 RGB/RGBA for the LSB check; None when it cannot carry stealth info."""
+def stealth_pixels(data: bytes, *, rows: int | None = None) -> np.ndarray | None:
+    """The PNG's pixels as uint8 RGB/RGBA for the LSB check; None when it cannot carry stealth info.
+
+    ``rows`` decodes only the top rows (enough for ``find_signature``), so a PNG
+    without a signature costs a fraction of a full decode.
+    """
     from PIL import Image
 
     try:
@@ -99,10 +130,23 @@ def stealth_pixels(data: bytes) -> np.ndarray | None:
                     return None
                 if im.mode not in ("RGB", "RGBA"):
                     return None  # the extension writes 8-bit RGB(A) only; other modes would be converted
+                if rows is not None and rows < im.height and len(im.tile) == 1 and not im.info.get("interlace"):
+                    # decode the first rows only: the zip decoder stops once this smaller region is full
+                    im.tile = [im.tile[0]._replace(extents=(0, 0, im.width, rows))]
+                    im._size = (im.width, rows)
                 im.load()
                 return np.asarray(im)
     except Exception:
         return None  # undecodable pixels are reported by the image decoder, not here
 
 
-__all__ = ["SIGNATURES", "decode_stealth", "lsb_streams", "stealth_pixels"]
+def read_stealth_payload(data: bytes) -> tuple[str, str] | None:
+    """(signature, payload) hidden in a PNG file's pixels, or None; MetadataError when damaged."""
+    head = stealth_pixels(data, rows=HEAD_BITS)
+    if head is None or find_signature(head) is None:
+        return None
+    pixels = stealth_pixels(data)
+    return decode_stealth(pixels) if pixels is not None else None
+
+
+__all__ = ["SIGNATURES", "decode_stealth", "find_signature", "lsb_streams", "read_stealth_payload", "stealth_pixels"]
