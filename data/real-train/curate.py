@@ -216,10 +216,11 @@ class Selection:
         if reason:
             self.exclude(b, reason)
             return
-        if b.sha256 in self.shas:
+        here = f"{b.repo}:{b.path}"
+        if b.sha256 in self.shas and not (tiles and self.shas[b.sha256] == here):
             self.exclude(b, f"same bytes as {self.shas[b.sha256]}, already selected")
             return
-        self.shas[b.sha256] = f"{b.repo}:{b.path}"
+        self.shas[b.sha256] = here
         row = {
             "repo": b.repo, "commit": b.commit, "path": b.path, "licence": licence, "label": label,
             "family": family, "maker": maker, "model": model, "sha256": b.sha256, "width": str(b.width),
@@ -779,6 +780,57 @@ def select_go_exif(sel: Selection, mirror: Path) -> None:
         sel.add(b, "MIT (LICENSE)", "real", "camera", maker, b.model, camera_note(b, "resized copy"))
 
 
+def select_generative_models(sel: Selection, mirror: Path) -> None:
+    """Stability-AI/generative-models: README sample mosaics of SDXL and SDXL-Turbo, cut into tiles."""
+    licence = ("MIT (LICENSE-CODE, the repository's only licence file for its files; model weights under "
+               "model_licenses/)")
+    sdxl = ((0, 0, 1024, 1021), (1024, 0, 2357, 1021), (2357, 0, 4096, 704), (0, 1021, 1024, 2048),
+            (1024, 1021, 2357, 2048), (2357, 704, 3246, 2048), (3246, 704, 4096, 2048))
+    turbo = tuple((x, y, x + 512, y + 512) for y in (0, 512) for x in (0, 512, 1024))
+    for b in inventory(mirror, "Stability-AI/generative-models", ("assets/",)):
+        if b.path == "assets/000.jpg":
+            sel.add(b, licence, "fake", "sdxl", "", "SDXL (README sample mosaic; 0.9/1.0 not stated)",
+                    "README mosaic; tiles resized by the authors", tuple(inset(x) for x in sdxl))
+        elif b.path == "assets/turbo_tile.png":
+            sel.add(b, licence, "fake", "sdxl", "", "SDXL-Turbo", "README 3x2 grid of 512-px samples", turbo)
+        else:
+            sel.exclude(b, "chart, evaluation figure or image-to-video input")
+
+
+def select_stable_cascade(sel: Selection, mirror: Path) -> None:
+    """Stability-AI/StableCascade (MIT): text-to-image figure and two regular collages, cut into tiles."""
+    licence = "MIT (LICENSE; model weights under WEIGHTS_LICENSE)"
+    grids = {
+        "figures/text-to-image-example-penguin.jpg": tuple((x, 0, x + 1024, 1024) for x in range(0, 4096, 1024)),
+        "figures/collage_2.jpg": tuple((x, y, x + 1920, y + 768) for y in (0, 768) for x in (0, 1920)),
+        "figures/collage_4.jpg": tuple((x, 0, x + 768, 1920) for x in range(0, 3840, 768)),
+    }
+    for b in inventory(mirror, "Stability-AI/StableCascade", ("figures/",)):
+        if b.path in grids:
+            sel.add(b, licence, "fake", "stable-cascade", "", "Stable Cascade",
+                    "README figure of text-to-image samples", tuple(inset(x) for x in grids[b.path]))
+        else:
+            sel.exclude(b, "irregular collage (not cut), chart, architecture figure, ControlNet/img2img strip "
+                           "with inputs, or autoencoder reconstruction")
+
+
+def select_pixart_sigma(sel: Selection, mirror: Path) -> None:
+    """PixArt-alpha/PixArt-sigma (Apache-2.0): LoRA sample and the DMD/LCM comparison grid (256-px tiles)."""
+    licence = "Apache-2.0 (LICENSE)"
+    columns = ("PixArt-LCM 1 step", "PixArt-LCM 2 steps", "PixArt-LCM 4 steps", "PixArt-DMD 1 step",
+               "PixArt 20 steps")
+    for b in inventory(mirror, "PixArt-alpha/PixArt-sigma", ("asset/",)):
+        if b.path == "asset/imgs/lora_512.png":
+            sel.add(b, licence, "fake", "pixart", "", "PixArt 512 + LoRA", "README LoRA sample")
+        elif b.path == "asset/imgs/dmd.png":
+            for c, model in enumerate(columns):
+                boxes = tuple((c * 256, y, c * 256 + 256, y + 256) for y in (30, 329, 634, 974))
+                sel.add(b, licence, "fake", "pixart", "", model,
+                        "README comparison grid of distilled PixArt samples (labels and prompts left out)", boxes)
+        else:
+            sel.exclude(b, "logo or chart")
+
+
 SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "drewnoakes/digicam_corpus": select_digicam_corpus,
     "drewnoakes/metadata-extractor-images": select_metadata_extractor_images,
@@ -808,6 +860,9 @@ SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "photoprism/photoprism": select_photoprism,
     "pjreddie/darknet": select_darknet,
     "dsoprea/go-exif": select_go_exif,
+    "Stability-AI/generative-models": select_generative_models,
+    "Stability-AI/StableCascade": select_stable_cascade,
+    "PixArt-alpha/PixArt-sigma": select_pixart_sigma,
 }
 
 
