@@ -161,7 +161,8 @@ def problems(rows: list[dict[str, str]], dev: Path | None) -> list[str]:
 # ---------------------------------------------------------------- build
 
 def git_dir(mirror: Path, repo: str) -> Path:
-    return mirror / repo.replace("/", "+") / "repo"
+    gd = mirror / repo.replace("/", "+") / "repo"
+    return gd / ".git" if (gd / ".git").is_dir() else gd  # some snapshots arrive with a work tree
 
 
 def read_blobs(gd: Path, rows: list[dict[str, str]]):

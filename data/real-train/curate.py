@@ -75,7 +75,8 @@ class Blob:
 
 
 def git_dir(mirror: Path, repo: str) -> Path:
-    return mirror / repo.replace("/", "+") / "repo"
+    gd = mirror / repo.replace("/", "+") / "repo"
+    return gd / ".git" if (gd / ".git").is_dir() else gd  # some snapshots arrive with a work tree
 
 
 def _clean(value: object) -> str:
@@ -831,6 +832,58 @@ def select_pixart_sigma(sel: Selection, mirror: Path) -> None:
             sel.exclude(b, "logo or chart")
 
 
+def _white_corners(mirror: Path, b: Blob) -> bool:
+    """True when all four corners are pure white: a photo rotated by hand onto a white canvas."""
+    data = subprocess.run(["git", "--git-dir", str(git_dir(mirror, b.repo)), "cat-file", "blob",
+                           f"{b.commit}:{b.path}"], capture_output=True, check=True).stdout
+    with Image.open(io.BytesIO(data)) as im:
+        rgb = im.convert("RGB")
+        w, h = rgb.size
+        return all(min(rgb.getpixel(xy)) >= 250 for xy in ((1, 1), (w - 2, 1), (1, h - 2), (w - 2, h - 2)))
+
+
+def select_openalpr(sel: Selection, mirror: Path) -> None:
+    """openalpr/benchmarks (AGPL-3.0): end-to-end licence-plate test photos (US, EU, Brazil)."""
+    licence = "AGPL-3.0 (LICENSE)"
+    for b in inventory(mirror, "openalpr/benchmarks", ("endtoend/",)):
+        hit = reserved_maker(b.make, b.model)
+        if hit:
+            sel.exclude(b, f"reserved maker ({hit})")
+            continue
+        if b.present and not b.error and _white_corners(mirror, b):
+            sel.exclude(b, "rotated by hand onto a white canvas (white corners)")
+            continue
+        maker = maker_of(b.make) or "unknown"
+        if b.make.startswith("T-Mobile"):
+            maker = "t-mobile"
+        extra = "car / licence-plate photo" + ("" if maker != "unknown" else "; no camera make in EXIF")
+        if b.format == "PNG":
+            extra += "; camera photo stored as PNG"
+        sel.add(b, licence, "real", "camera", maker, b.model, camera_note(b, extra))
+
+
+def select_easyocr(sel: Selection, mirror: Path) -> None:
+    """JaidedAI/EasyOCR (Apache-2.0): example photos of street signs (resized; one kept as PNG)."""
+    photos = {"chinese.jpg", "french.jpg", "japanese.jpg", "korean.png", "thai.jpg"}
+    for b in inventory(mirror, "JaidedAI/EasyOCR", ("examples/",)):
+        if b.path.split("/")[-1] not in photos:
+            sel.exclude(b, "diagram, infographic or screenshot")
+            continue
+        maker = maker_of(b.make) or "unknown"
+        extra = "photo of a street sign, resized" + ("; camera photo stored as PNG" if b.format == "PNG" else "")
+        sel.add(b, "Apache-2.0 (LICENSE)", "real", "camera", maker, b.model, camera_note(b, extra))
+
+
+def select_segment_anything(sel: Selection, mirror: Path) -> None:
+    """facebookresearch/segment-anything (Apache-2.0): the notebooks' example photos."""
+    for b in inventory(mirror, "facebookresearch/segment-anything"):
+        if not b.path.startswith("notebooks/images/"):
+            sel.exclude(b, "figure or demo asset")
+            continue
+        sel.add(b, "Apache-2.0 (LICENSE)", "real", "camera", "unknown", "",
+                camera_note(b, "resized photo without EXIF"))
+
+
 SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "drewnoakes/digicam_corpus": select_digicam_corpus,
     "drewnoakes/metadata-extractor-images": select_metadata_extractor_images,
@@ -863,6 +916,9 @@ SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "Stability-AI/generative-models": select_generative_models,
     "Stability-AI/StableCascade": select_stable_cascade,
     "PixArt-alpha/PixArt-sigma": select_pixart_sigma,
+    "openalpr/benchmarks": select_openalpr,
+    "JaidedAI/EasyOCR": select_easyocr,
+    "facebookresearch/segment-anything": select_segment_anything,
 }
 
 
