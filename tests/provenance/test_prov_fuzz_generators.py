@@ -216,3 +216,31 @@ def teardown_module() -> None:
     if EXAMPLES > 200:
         total = sum(COUNTS.values())
         print(f"\nfuzz executions (new readers): {COUNTS}, total {total}")
+
+
+C2PA_KEYS = ["manifests", "active_manifest", "assertions", "label", "data", "actions", "action",
+             "digitalSourceType", "softwareAgent", "name", "version", "claim_generator", "claim_generator_info",
+             "signature_info", "issuer", "common_name", "ingredients", "entries", "use", "validation_state",
+             "validation_results", "activeManifest", "failure", "code", "c2pa.training-mining", "c2pa.actions"]
+C2PA_STORE = st.recursive(
+    SCALAR | st.sampled_from(["m1", "c2pa.actions.v2", "cawg.training-mining", "Valid", "Trusted",
+                              "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
+                              "ChatGPT", "OpenAI", "notAllowed"]),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.sampled_from(C2PA_KEYS + ["m1"]), c, max_size=6),
+    max_leaves=40)
+
+
+@FUZZ
+@given(C2PA_STORE, st.text(max_size=200))
+def test_fuzz_c2pa_store_and_midjourney(store, text: str) -> None:
+    """The manifest interpretation (tool naming, training-mining) on hostile stores; Midjourney descriptions."""
+    from synthtrace.provenance.c2pa import _manifest_evidence
+    from synthtrace.provenance.params import _midjourney
+
+    _count("c2pa-store/midjourney")
+    if isinstance(store, dict):
+        ev = _manifest_evidence(store, anchors=False)
+        json.dumps(ev.to_dict())
+    described = f"{text} Job ID: 0b5c6e4a-1f2d-4c3b-9a8e-7d6c5b4a3f21"
+    for ev in _midjourney({"Description": described, "Author": text}, {"description": text}, []):
+        json.dumps(ev.to_dict())

@@ -110,19 +110,24 @@ def _state(store: dict[str, Any]) -> tuple[str, list[dict[str, str]]]:
     raw = str(store.get("validation_state") or "")
     results = store.get("validation_results") or {}
     active = results.get("activeManifest") or {} if isinstance(results, dict) else {}
-    failures = [f for f in active.get("failure", []) if isinstance(f, dict)] if isinstance(active, dict) else []
+    failures = [f for f in _list(active.get("failure")) if isinstance(f, dict)] if isinstance(active, dict) else []
     codes = [{"code": str(f.get("code")), "explanation": str(f.get("explanation", ""))[:300]} for f in failures]
     state = {"Trusted": "trusted", "Valid": "valid_untrusted"}.get(raw, "invalid")
     return state, codes[:20]
 
 
+def _list(value: Any) -> list[Any]:
+    """``value`` when it is a list, else an empty list (a damaged store must not break the reader)."""
+    return value if isinstance(value, list) else []
+
+
 def _actions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     acts: list[dict[str, Any]] = []
-    for assertion in manifest.get("assertions") or []:
+    for assertion in _list(manifest.get("assertions")):
         if not isinstance(assertion, dict) or not str(assertion.get("label", "")).startswith("c2pa.actions"):
             continue
         data = assertion.get("data") if isinstance(assertion.get("data"), dict) else {}
-        for act in data.get("actions") or []:
+        for act in _list(data.get("actions")):
             if not isinstance(act, dict):
                 continue
             agent = act.get("softwareAgent")
@@ -167,7 +172,7 @@ def _tool(actions: list[dict[str, Any]], claim_generator: str | None, issuer: st
 def _training_mining(manifest: dict[str, Any]) -> dict[str, str]:
     """``c2pa.training-mining`` / ``cawg.training-mining`` entries as {use: permission}."""
     out: dict[str, str] = {}
-    for assertion in manifest.get("assertions") or []:
+    for assertion in _list(manifest.get("assertions")):
         if not isinstance(assertion, dict) or "training-mining" not in str(assertion.get("label", "")):
             continue
         data = assertion.get("data") if isinstance(assertion.get("data"), dict) else {}
@@ -192,13 +197,14 @@ def _strongest(actions: list[dict[str, Any]]) -> tuple[str, float, str, dict[str
 
 def _manifest_evidence(store: dict[str, Any], anchors: bool) -> Evidence:
     manifests = store.get("manifests") if isinstance(store.get("manifests"), dict) else {}
-    active = manifests.get(store.get("active_manifest"), {}) if manifests else {}
+    key = store.get("active_manifest")
+    active = manifests.get(key, {}) if manifests and isinstance(key, str) else {}
     active = active if isinstance(active, dict) else {}
     state, failures = _state(store)
     actions = _actions(active)
     ingredients = []
     inherited = None
-    for ing in (active.get("ingredients") or [])[:50]:
+    for ing in _list(active.get("ingredients"))[:50]:
         if not isinstance(ing, dict):
             continue
         label = ing.get("active_manifest")
