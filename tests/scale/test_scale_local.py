@@ -241,3 +241,22 @@ def test_cli_out_and_missing_ray(images, tmp_path, monkeypatch):
     res = runner.invoke(app, ["scan", "--engine", "ray", "--out", str(tmp_path / "r"), *images])
     assert res.exit_code == 2 and "pip install 'synthtrace[ray]'" in " ".join(res.output.split())
     assert "images/s" not in res.output  # refused before any progress is drawn
+
+
+def test_store_sink_keeps_only_the_new_scans_of_a_partly_stored_shard(images, tmp_path, db_url):
+    from synthtrace.scale.schema import EncodedResult
+    from synthtrace.scale.store_sink import StoreSink
+
+    results = [r for r in scan_paths(images[:8]) if r.ok]
+    items = [(f"key-{i}", r, EncodedResult.of(r)) for i, r in enumerate(results)]
+    sink = StoreSink(db_url)
+    try:
+        assert sink.write(items[:3], "none") == 3
+        assert sink.write(items, "none") == len(items) - 3  # a retry that got further this time
+        assert sink.write(items, "none") == 0
+        counts = sink.store.counts()
+        assert counts["scans"] == counts["verdicts"] == len(items)
+        assert counts["evidence"] == sum(len(r.evidence) for r in results)
+        assert sink.store.integrity_problems() == []
+    finally:
+        sink.close()

@@ -209,7 +209,7 @@ def _record_missing(sink: ParquetSink, plan: ShardPlan, inputs: list[str]) -> in
     rows = [failure_row(p, key=key, sha256=None, stage="worker",
                         reason=f"no result after {MAX_TASK_RETRIES + 1} attempts: the worker scanning this file's shard "
                                "died every time (out of memory, or a crash in a decoder); scan the file alone to see why",
-                        evidence=None, detector_id=plan.detector_id, settings=plan.settings, version=plan.version,
+                        evidence_json=None, detector_id=plan.detector_id, settings=plan.settings, version=plan.version,
                         read_s=0.0, scan_s=0.0, worker="driver", at=at) for p in missing]
     sink.write("failures", plan.partition, rows)
     return len(missing)

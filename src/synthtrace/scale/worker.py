@@ -22,6 +22,7 @@ from synthtrace.errors import SynthtraceError
 from synthtrace.scale.inputs import fetch_bytes
 from synthtrace.scale.parquet_sink import ParquetSink
 from synthtrace.scale.schema import (
+    EncodedResult,
     failure_row,
     failure_stage,
     result_key,
@@ -94,11 +95,12 @@ class ShardScanner:
             common = dict(key=key, detector_id=p.detector_id, settings=p.settings, version=p.version,
                           worker=self.worker, at=at)
             if data is None:
-                failures.append(failure_row(path, sha256=None, stage="read", reason=reason, evidence=None,
+                failures.append(failure_row(path, sha256=None, stage="read", reason=reason, evidence_json=None,
                                             read_s=t1 - t0, scan_s=0.0, **common))
                 from synthtrace.records import ScanResult
 
-                db_items.append((key, ScanResult(path=path, error=reason), path))
+                failed = ScanResult(path=path, error=reason)
+                db_items.append((key, failed, EncodedResult.of(failed)))
                 continue
             try:
                 result = scan_file(path, self.detector, p.options, attribution=self.attribution,
@@ -109,14 +111,14 @@ class ShardScanner:
                 result = ScanResult(path=path, error=f"scan failed: {type(exc).__name__}: {exc}")
             t2 = time.perf_counter()
             t_scan += t2 - t1
+            enc = EncodedResult.of(result)
             if result.ok:
-                scans.append(scan_row(result, sha256=sha, read_s=t1 - t0, scan_s=t2 - t1, **common))
+                scans.append(scan_row(result, sha256=sha, read_s=t1 - t0, scan_s=t2 - t1, encoded=enc, **common))
             else:
                 stage = "scan" if result.error.startswith("scan failed") else failure_stage(result)
                 failures.append(failure_row(path, sha256=sha, stage=stage, reason=result.error,
-                                            evidence=[e.to_dict() for e in result.evidence],
-                                            read_s=t1 - t0, scan_s=t2 - t1, **common))
-            db_items.append((key, result, path))
+                                            evidence_json=enc.evidence_json, read_s=t1 - t0, scan_s=t2 - t1, **common))
+            db_items.append((key, result, enc))
         t3 = time.perf_counter()
         if self.db is not None:
             self.db.write(db_items, p.detector_id)

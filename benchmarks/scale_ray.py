@@ -1,0 +1,310 @@
+"""Scale-out scan: stage costs, single process vs Ray with 1 and 2 workers, the store sink.
+
+Run (built-in benchmark images; ``synthtrace bench build`` first):
+
+    synthtrace bench build --out /tmp/b20k --per-source 602           # 19 390 images
+    synthtrace bench build --out /tmp/b20k-extra --per-source 20 --seed 1
+    python benchmarks/scale_ray.py --bench /tmp/b20k --bench /tmp/b20k-extra --n 20000 \\
+        --db postgresql://postgres@127.0.0.1:55432/postgres [--json out.json]
+
+What it measures, in one process, one after the other on the same files:
+
+1. per-image CPU seconds (``time.process_time``) of each stage of ``scan_file`` on
+   ``--stage-sample`` images: read, decode, provenance, signals, verdict, plus the
+   scale-out's own work (content hash, row serialisation, Parquet encoding);
+2. throughput (images/s, wall clock) of
+   a. ``scan_paths`` in this process (the single-process scan, results in memory),
+   b. ``engine="local"``: the same ShardScanner as a Ray actor, in this process, into Parquet,
+   c. ``engine="ray"`` with 1 worker, d. with 2 workers (``ray.init(num_cpus=2)``),
+   each into a fresh output folder; Ray's images/s exclude ``ray.init`` but include
+   starting the actors;
+3. the case-store sink (``--db``): the results of 2a written into a fresh database in
+   shards of ``--shard-size`` (one transaction each), result rows/s, with the CPU
+   milliseconds per row of encoding (done once per result by the worker, shared with
+   Parquet), of the writing client and of the PostgreSQL backend (local server); then
+   the same rows by two writers at once (threads, one connection each) into another
+   fresh database, as two Ray workers write.
+
+Targets (issue 22): Ray 2 workers >= 1.8x 1 worker; Ray overhead (1 - Ray 1 worker /
+single process) <= 15 %; store sink >= 2000 rows/s. The 1-minute load average is
+printed beside every run: on a shared machine other jobs take cores and lower every
+number; compare runs of the same invocation only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+def load() -> str:
+    return "load %.2f %.2f %.2f" % os.getloadavg()
+
+
+def list_images(benches: list[str], n: int) -> list[str]:
+    from synthtrace.io.images import list_image_files
+
+    files: list[str] = []
+    for b in benches:
+        files += [str(p) for p in list_image_files(Path(b) / "images").images]
+    files = sorted(files)
+    if len(files) < n:
+        sys.exit(f"only {len(files)} images under {benches}; build more with `synthtrace bench build` (see the docstring)")
+    return files[:n]
+
+
+def stage_costs(files: list[str]) -> dict[str, float]:
+    """Mean CPU milliseconds per image of each stage, as scan_file runs them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from synthtrace.io.images import load_image_bytes, read_file_bytes
+    from synthtrace.provenance import read_provenance
+    from synthtrace.scale.schema import scan_row, scans_schema, utcnow
+    from synthtrace.signals import analyze_pixels
+    from synthtrace.verdict import decide
+
+    t = dict.fromkeys(("read", "hash", "decode", "provenance", "signals", "verdict", "row", "parquet"), 0.0)
+    rows = []
+    from synthtrace.records import ScanResult
+
+    for f in files:
+        c0 = time.process_time()
+        data = read_file_bytes(f)
+        c1 = time.process_time()
+        sha = hashlib.sha256(data).hexdigest()
+        c2 = time.process_time()
+        loaded = load_image_bytes(data, f)
+        c3 = time.process_time()
+        ev = read_provenance(f, data=data, rgb=loaded.rgb)
+        c4 = time.process_time()
+        ev += analyze_pixels(loaded.rgb, path=f, data=data)
+        c5 = time.process_time()
+        v = decide(ev)
+        c6 = time.process_time()
+        r = ScanResult(path=f, record=loaded.record, evidence=tuple(ev), verdict=v)
+        rows.append(scan_row(r, key=sha, sha256=sha, detector_id="none", settings="x", version="bench",
+                             read_s=0.0, scan_s=0.0, worker="bench", at=utcnow()))
+        c7 = time.process_time()
+        for k, a, b in (("read", c0, c1), ("hash", c1, c2), ("decode", c2, c3), ("provenance", c3, c4),
+                        ("signals", c4, c5), ("verdict", c5, c6), ("row", c6, c7)):
+            t[k] += b - a
+    pq.write_table(pa.Table.from_pylist(rows[:2], schema=scans_schema()), pa.BufferOutputStream(), compression="zstd")  # warm-up
+    c0 = time.process_time()
+    buf = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(rows, schema=scans_schema()), buf, compression="zstd")
+    t["parquet"] = time.process_time() - c0
+    out = {k: 1000 * v / len(files) for k, v in t.items()}
+    out["total"] = sum(out.values())
+    out["parquet_bytes_per_row"] = buf.getvalue().size / len(files)
+    return out
+
+
+def timed_run(label: str, fn) -> dict:
+    l0 = os.getloadavg()[0]
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    res = fn()
+    wall = time.perf_counter() - t0
+    rec = {"run": label, "wall_s": wall, "driver_cpu_s": time.process_time() - c0, "load_before": l0,
+           "load_after": os.getloadavg()[0]}
+    rec.update(res)
+    rec.setdefault("images_per_s", rec["processed"] / wall)
+    print(f"{label:>28}: {rec['images_per_s']:7.1f} images/s  (wall {wall:6.1f} s; {load()})", flush=True)
+    return rec
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench", action="append", required=True, help="a `synthtrace bench build` folder (repeatable)")
+    ap.add_argument("--n", type=int, default=20000, help="images (the first N paths, sorted)")
+    ap.add_argument("--stage-sample", type=int, default=500)
+    ap.add_argument("--shard-size", type=int, default=256)
+    ap.add_argument("--db", default=None, help="PostgreSQL admin URL: a fresh database is created and dropped")
+    ap.add_argument("--skip", default="", help="comma-separated runs to leave out: single,local,ray1,ray2,db")
+    ap.add_argument("--json", default=None, help="write every number here")
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+
+    import synthtrace
+    from synthtrace.scale import read_results, scan_to_parquet
+    from synthtrace.scan import scan_paths
+
+    files = list_images(args.bench, args.n)
+    report: dict = {"n": len(files), "shard_size": args.shard_size, "cpus": os.cpu_count(),
+                    "start": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "uptime_start": load()}
+    print(f"{len(files)} built-in benchmark images from {args.bench}; {os.cpu_count()} CPUs; {load()}", flush=True)
+
+    sample = files[:: max(1, len(files) // args.stage_sample)][: args.stage_sample]
+    report["stage_ms_cpu"] = stage_costs(sample)
+    print("CPU ms/image:", {k: round(v, 2) for k, v in report["stage_ms_cpu"].items()}, flush=True)
+
+    runs = []
+    tmp = Path(tempfile.mkdtemp(prefix="scale_ray_"))
+    results = []
+    try:
+        if "single" not in skip:
+            def single():
+                results.extend(scan_paths(files))
+                return {"processed": len(results)}
+            runs.append(timed_run("single process (scan_paths)", single))
+
+        def parquet_run(label, **kw):
+            out = tmp / label
+
+            def go():
+                s = scan_to_parquet(files, out, shard_size=args.shard_size, **kw)
+                n_rows = read_results(out, "scans").num_rows + read_results(out, "failures").num_rows
+                assert n_rows == len(files), (n_rows, len(files))
+                return {"images_per_s": s.images_per_second, "processed": s.processed, "setup_s": s.setup_seconds,
+                        "run_s": s.seconds, "workers": s.workers, "stage_s": s.stage_seconds, "rows": n_rows}
+            rec = timed_run(label, go)
+            shutil.rmtree(out, ignore_errors=True)
+            return rec
+
+        if "local" not in skip:
+            runs.append(parquet_run("local engine -> Parquet", engine="local"))
+        if not {"ray1", "ray2"} <= skip:
+            import ray
+
+            ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+            try:
+                if "ray1" not in skip:
+                    runs.append(parquet_run("ray 1 worker -> Parquet", engine="ray", workers=1))
+                if "ray2" not in skip:
+                    runs.append(parquet_run("ray 2 workers -> Parquet", engine="ray", workers=2))
+            finally:
+                ray.shutdown()
+        if args.db and "db" not in skip:
+            if not results:
+                results.extend(scan_paths(files))
+            report["store_sink"] = store_sink(args.db, results, args.shard_size)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report["runs"] = runs
+    by = {r["run"]: r for r in runs}
+    single_r = by.get("single process (scan_paths)")
+    r1, r2 = by.get("ray 1 worker -> Parquet"), by.get("ray 2 workers -> Parquet")
+    if r1 and r2:
+        report["ray_2_over_1"] = r2["images_per_s"] / r1["images_per_s"]
+        print(f"Ray 2 workers / 1 worker: {report['ray_2_over_1']:.2f}x (target >= 1.8)")
+    if single_r and r1:
+        report["ray_overhead"] = 1 - r1["images_per_s"] / single_r["images_per_s"]
+        print(f"Ray overhead, 1 worker vs single process: {100 * report['ray_overhead']:.1f} % (target <= 15 %)")
+    if single_r and r2:
+        report["ray2_vs_2x_single"] = r2["images_per_s"] / (2 * single_r["images_per_s"])
+        print(f"Ray 2 workers / (2 x single process): {report['ray2_vs_2x_single']:.2f}")
+    report["end"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    report["uptime_end"] = load()
+    report["synthtrace_version"] = synthtrace.__version__
+    print(load())
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, default=str) + "\n")
+
+
+def store_sink(admin: str, results: list, shard_size: int) -> dict:
+    """Write every result into a fresh database through the scale-out's store sink."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from synthtrace.scale.schema import EncodedResult
+    from synthtrace.scale.store_sink import StoreSink
+    from synthtrace.service.store import normalize_url
+
+    admin_url = normalize_url(admin)
+    name = f"synthtrace_bench_{uuid.uuid4().hex[:10]}"
+    eng = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        sink = StoreSink(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
+        e0 = time.process_time()
+        # The workers encode each result once, for Parquet and the store alike; timed apart.
+        items = [(hashlib.sha256(r.path.encode()).hexdigest(), r, EncodedResult.of(r)) for r in results]
+        encode_cpu = time.process_time() - e0
+        evidence = sum(len(r.evidence) for r in results)
+        l0 = os.getloadavg()[0]
+        backend = backend_pid(sink)
+        s0, c0 = server_cpu(backend), time.process_time()
+        t0 = time.perf_counter()
+        per_shard = []
+        for i in range(0, len(items), shard_size):
+            w0 = time.perf_counter()
+            sink.write(items[i:i + shard_size], "none")
+            per_shard.append(len(items[i:i + shard_size]) / (time.perf_counter() - w0))
+        wall = time.perf_counter() - t0
+        client_cpu, s1 = time.process_time() - c0, server_cpu(backend)
+        if backend_pid(sink) != backend:  # the pool changed connection: the server's share is unknown
+            s1 = None
+        srv_cpu = s1 - s0 if s0 is not None and s1 is not None else None
+        t1 = time.perf_counter()
+        rewritten = sum(sink.write(items[i:i + shard_size], "none") for i in range(0, len(items), shard_size))
+        again = time.perf_counter() - t1
+        counts = sink.store.counts()
+        sink.close()
+        # Two writers at once, as two Ray workers write their own shards: a second fresh database.
+        with eng.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}_2"'))
+        url2 = make_url(admin_url).set(database=f"{name}_2").render_as_string(hide_password=False)
+        sinks = [StoreSink(url2) for _ in range(2)]
+        shards = [items[i:i + shard_size] for i in range(0, len(items), shard_size)]
+        l2 = os.getloadavg()[0]
+        t2 = time.perf_counter()
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda k: [sinks[k].write(sh, "none") for sh in shards[k::2]], range(2)))
+        wall2 = time.perf_counter() - t2
+        counts2 = sinks[0].store.counts()
+        for sk in sinks:
+            sk.close()
+    finally:
+        with eng.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}_2" WITH (FORCE)'))
+        eng.dispose()
+    per_shard.sort()
+    rec = {"rows": len(items), "evidence_rows": evidence, "wall_s": wall, "rows_per_s": len(items) / wall,
+           "evidence_rows_per_s": evidence / wall, "slowest_shard_rows_per_s": per_shard[0],
+           "median_shard_rows_per_s": per_shard[len(per_shard) // 2], "rerun_new_rows": rewritten,
+           "rerun_s": again, "counts": counts, "load_before": l0, "load_after": os.getloadavg()[0],
+           "encode_cpu_ms_per_row": 1000 * encode_cpu / len(items), "client_cpu_ms_per_row": 1000 * client_cpu / len(items),
+           "server_cpu_ms_per_row": 1000 * srv_cpu / len(items) if srv_cpu is not None else None,
+           "two_writers": {"wall_s": wall2, "rows_per_s": len(items) / wall2, "counts": counts2, "load_before": l2,
+                           "load_after": os.getloadavg()[0]}}
+    print(f"store sink CPU ms/row: encode {rec['encode_cpu_ms_per_row']:.3f}, client {rec['client_cpu_ms_per_row']:.3f}, "
+          f"server {rec['server_cpu_ms_per_row'] or float('nan'):.3f}")
+    print(f"store sink (PostgreSQL): {rec['rows_per_s']:.0f} result rows/s ({rec['evidence_rows_per_s']:.0f} evidence rows/s), "
+          f"slowest shard {rec['slowest_shard_rows_per_s']:.0f} rows/s; rerun wrote {rewritten} rows; {load()}", flush=True)
+    print(f"store sink, 2 writers: {rec['two_writers']['rows_per_s']:.0f} result rows/s; {load()}", flush=True)
+    return rec
+
+
+def backend_pid(sink) -> int:
+    from sqlalchemy import text
+
+    with sink.engine.connect() as c:
+        return int(c.execute(text("select pg_backend_pid()")).scalar())
+
+
+def server_cpu(pid: int) -> float | None:
+    """CPU seconds used so far by the PostgreSQL backend serving the sink (a local server only)."""
+    try:
+        import psutil
+
+        return sum(psutil.Process(pid).cpu_times()[:2])
+    except Exception:  # noqa: BLE001 - a remote server: not measured
+        return None
+
+
+if __name__ == "__main__":
+    main()
