@@ -180,6 +180,16 @@ def test_fooocus_scheme_png():
     _declared(evidence, "Fooocus")
 
 
+@pytest.mark.parametrize("version,extra,tool", [
+    ("v1.10.1", "", "AUTOMATIC1111 Stable Diffusion web UI"),
+    ("f2.0.1v1.10.1-previous-313-g8a042934", "", "Stable Diffusion WebUI Forge"),
+    ("2c4d5e6f", ", App: SD.Next", "SD.Next"),
+])
+def test_a1111_family_tool_from_version(version, extra, tool):
+    text = f"a cat\nSteps: 20, Sampler: Euler, Seed: 1, Size: 64x64{extra}, Version: {version}"
+    assert _params(_one(_read(_png_with({"parameters": text})), "a1111_parameters"))["tool"] == tool
+
+
 def test_fooocus_a1111_scheme_png():
     evidence = _read(_png_with({"parameters": FOOOCUS_A1111, "fooocus_scheme": "a1111"}))
     p = _params(_one(evidence, "fooocus_parameters"))

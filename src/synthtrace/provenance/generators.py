@@ -275,8 +275,10 @@ def from_a1111_fields(fields: dict[str, Any], raw: str, tool: str, source_format
         cfg_scale=fields.get("cfg_scale"), width=fields.get("width"), height=fields.get("height"), unknown=other)
 
 
-def a1111_tool(version: Any) -> str:
-    """Which front-end wrote an A1111-format block, from its ``Version`` setting."""
+def a1111_tool(version: Any, app: Any = None) -> str:
+    """Which front-end wrote an A1111-format block, from its ``Version`` (and SD.Next's ``App``) setting."""
+    if "sd.next" in str(app or "").lower():
+        return "SD.Next"
     v = str(version or "")
     if v.startswith("Fooocus"):
         return "Fooocus"

@@ -390,7 +390,7 @@ def _parameters_block(texts: dict[str, str], errs: dict[str, str], exif: dict[st
             if from_chunk:
                 return [_failed("a1111_parameters", str(exc), "a 'parameters' chunk")]
             continue  # a UserComment in plain words is a caption, not parameters
-        tool = "Fooocus" if fooocus else a1111_tool(fields.get("version"))
+        tool = "Fooocus" if fooocus else a1111_tool(fields.get("version"), (fields.get("other_settings") or {}).get("App"))
         name = "fooocus_parameters" if tool == "Fooocus" else "a1111_parameters"
         fmt = "AUTOMATIC1111 text" + (" (Fooocus a1111 scheme)" if tool == "Fooocus" else "")
         record = from_a1111_fields(fields, text, tool, f"{fmt} in {where}")
@@ -602,6 +602,6 @@ def _stealth(data: bytes) -> list[Evidence]:
     except MetadataError:
         record = make_params("AUTOMATIC1111 / Forge (stealth PNG info)", signature, payload)
         return [_from_record("stealth_parameters", record, why, **extra)]
-    tool = a1111_tool(fields.get("version"))
+    tool = a1111_tool(fields.get("version"), (fields.get("other_settings") or {}).get("App"))
     return [_generated("stealth_parameters", tool, {**fields, **extra}, why,
                        from_a1111_fields(fields, payload, tool, signature))]
