@@ -884,6 +884,45 @@ def select_segment_anything(sel: Selection, mirror: Path) -> None:
                 camera_note(b, "resized photo without EXIF"))
 
 
+CANDLE = {
+    "candle-examples/examples/stable-diffusion-3/assets/stable-diffusion-3.jpg": ("sd3", "SD 3 Medium"),
+    "candle-examples/examples/flux/assets/flux-robot.jpg": ("flux", "FLUX.1 (candle example)"),
+    "candle-examples/examples/stable-diffusion/assets/stable-diffusion-xl.jpg": ("sdxl", "SDXL (candle example)"),
+    "candle-examples/examples/wuerstchen/assets/cat.jpg": ("wuerstchen", "Wuerstchen v2"),
+}
+
+
+def select_candle(sel: Selection, mirror: Path) -> None:
+    """huggingface/candle (MIT or Apache-2.0): README outputs of the image-generation examples."""
+    licence = "MIT or Apache-2.0 (LICENSE-MIT, LICENSE-APACHE)"
+    for b in inventory(mirror, "huggingface/candle", ("candle-examples/",)):
+        if b.path in CANDLE:
+            family, model = CANDLE[b.path]
+            sel.add(b, licence, "fake", family, "", model, "example README output, JPEG as published")
+        elif b.path == "candle-examples/examples/yolo-v8/assets/bike.jpg":
+            sel.add(b, licence, "real", "camera", "unknown", "", camera_note(b, "resized photo without EXIF"))
+        else:
+            sel.exclude(b, "annotated copy of a photo, OCR test page, chart or icon")
+
+
+def select_diffusers_rs(sel: Selection, mirror: Path) -> None:
+    """LaurentMazare/diffusers-rs (MIT or Apache-2.0): README outputs (SD text-to-image, img2img, ControlNet)."""
+    licence = "MIT or Apache-2.0 (LICENSE-MIT, LICENSE-APACHE)"
+    for b in inventory(mirror, "LaurentMazare/diffusers-rs", ("media/",)):
+        name = b.path.split("/")[-1]
+        if name.startswith("robot"):
+            sel.add(b, licence, "fake", "sd-unknown", "", "SD 1.5 or 2.1 (not stated)",
+                    "README text-to-image sample")
+        elif name.startswith("vermeer-out"):
+            sel.add(b, licence, "fake", "sd1.x", "", "SD 1.5 + ControlNet canny (examples/controlnet uses v1_5)",
+                    "README ControlNet sample (edges of a painting as the condition)")
+        elif name == "out_img2img.jpg":
+            sel.add(b, licence, "fake", "sd-unknown", "", "SD img2img (version not stated)",
+                    "README img2img output from a sketch input")
+        else:
+            sel.exclude(b, "input image, edge map, or inpainting output that keeps real pixels")
+
+
 SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "drewnoakes/digicam_corpus": select_digicam_corpus,
     "drewnoakes/metadata-extractor-images": select_metadata_extractor_images,
@@ -919,6 +958,8 @@ SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "openalpr/benchmarks": select_openalpr,
     "JaidedAI/EasyOCR": select_easyocr,
     "facebookresearch/segment-anything": select_segment_anything,
+    "huggingface/candle": select_candle,
+    "LaurentMazare/diffusers-rs": select_diffusers_rs,
 }
 
 
