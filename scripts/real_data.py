@@ -234,7 +234,8 @@ def build(args: argparse.Namespace) -> int:
             elif not tty and (done % 250 == 0 or done == total):
                 print(f"[{done}/{total}] {repo}", file=sys.stderr, flush=True)
             if data is None:
-                bad.append(f"{where}: blob not in the mirror (commit {row['commit'][:12]}); fetch a newer snapshot")
+                bad.append(f"{where}: not readable at commit {row['commit'][:12]} of the mirror (wrong path or commit, "
+                           "or a blob the snapshot left out; snapshots omit files of 4 MiB or more)")
                 continue
             digest = hashlib.sha256(data).hexdigest()
             if digest != row["sha256"]:
@@ -261,6 +262,14 @@ def build(args: argparse.Namespace) -> int:
         w = csv.DictWriter(f, MANIFEST_COLUMNS, lineterminator="\n")
         w.writeheader()
         w.writerows(sorted(written, key=lambda r: r["path"]))
+    if args.prune and (missing or args.only_repo or args.skip_licence):
+        print("--prune skipped: the build did not cover every row of sources.csv", file=sys.stderr)
+    elif args.prune:
+        keep = {out / r["path"] for r in written}
+        stale = [p for p in (out / "images").rglob("*") if p.is_file() and p not in keep]
+        for p in stale:
+            p.unlink()
+        print(f"pruned {len(stale)} cached file(s) that sources.csv no longer names", file=sys.stderr)
     counts = Counter((r["label"], r["split"]) for r in written)
     print(f"{len(written)} images in {out / 'manifest.csv'} ({fresh} written now, the rest already there); "
           + ", ".join(f"{k[0]}/{k[1]} {v}" for k, v in sorted(counts.items())), file=sys.stderr)
@@ -337,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--only-repo", action="append", default=[], metavar="OWNER/NAME",
                    help="build only these repositories (repeatable)")
     b.add_argument("--force", action="store_true", help="rewrite files that are already in the cache")
+    b.add_argument("--prune", action="store_true",
+                   help="delete cached images that sources.csv no longer names (only when no mirror is missing)")
     b.set_defaults(func=build)
     s = sub.add_parser("stats", help="counts per label, family, maker, format, size, repository, split")
     s.add_argument("--markdown", action="store_true", help="print markdown tables")
