@@ -17,7 +17,10 @@ What it measures, in one process, one after the other on the same files:
    b. ``engine="local"``: the same ShardScanner as a Ray actor, in this process, into Parquet,
    c. ``engine="ray"`` with 1 worker, d. with 2 workers (``ray.init(num_cpus=2)``),
    each into a fresh output folder; Ray's images/s exclude ``ray.init`` but include
-   starting the actors;
+   starting the actors. Beside wall-clock images/s, the CPU seconds of this process
+   and all its descendants (Ray's raylet, GCS and workers) per image: other users'
+   jobs lower images/s but hardly change CPU per image, so this is Ray's overhead on
+   a shared machine;
 3. the case-store sink (``--db``): the results of 2a written into a fresh database in
    shards of ``--shard-size`` (one transaction each), result rows/s, with the CPU
    milliseconds per row of encoding (done once per result by the worker, shared with
@@ -111,17 +114,37 @@ def stage_costs(files: list[str]) -> dict[str, float]:
     return out
 
 
+def cpu_tree() -> float:
+    """CPU seconds of this process and every process under it (Ray's raylet, GCS and
+    workers when this process started Ray), the exited ones included through their
+    parents' children times. Unlike wall time, other users' jobs hardly change it."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for p in [me, *me.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            pass
+    return total
+
+
 def timed_run(label: str, fn) -> dict:
     l0 = os.getloadavg()[0]
     c0 = time.process_time()
+    k0 = cpu_tree()
     t0 = time.perf_counter()
     res = fn()
     wall = time.perf_counter() - t0
-    rec = {"run": label, "wall_s": wall, "driver_cpu_s": time.process_time() - c0, "load_before": l0,
-           "load_after": os.getloadavg()[0]}
+    rec = {"run": label, "wall_s": wall, "driver_cpu_s": time.process_time() - c0, "cpu_s": cpu_tree() - k0,
+           "load_before": l0, "load_after": os.getloadavg()[0]}
     rec.update(res)
     rec.setdefault("images_per_s", rec["processed"] / wall)
-    print(f"{label:>28}: {rec['images_per_s']:7.1f} images/s  (wall {wall:6.1f} s; {load()})", flush=True)
+    rec["cpu_ms_per_image"] = 1000 * rec["cpu_s"] / rec["processed"]
+    print(f"{label:>28}: {rec['images_per_s']:7.1f} images/s  (wall {wall:6.1f} s; all processes "
+          f"{rec['cpu_ms_per_image']:.2f} CPU ms/image; {load()})", flush=True)
     return rec
 
 
@@ -162,13 +185,26 @@ def main() -> None:
 
         def parquet_run(label, **kw):
             out = tmp / label
+            peak = [0]
+
+            def sample(_summary) -> None:  # peak resident memory of a Ray scanning worker
+                import psutil
+
+                for q in psutil.Process().children(recursive=True):
+                    try:
+                        if "MapWorker" in q.name() or "ShardScanner" in " ".join(q.cmdline()):
+                            peak[0] = max(peak[0], q.memory_info().rss)
+                    except psutil.Error:
+                        pass
 
             def go():
-                s = scan_to_parquet(files, out, shard_size=args.shard_size, **kw)
+                s = scan_to_parquet(files, out, shard_size=args.shard_size, on_shard=sample, **kw)
                 n_rows = read_results(out, "scans").num_rows + read_results(out, "failures").num_rows
                 assert n_rows == len(files), (n_rows, len(files))
                 return {"images_per_s": s.images_per_second, "processed": s.processed, "setup_s": s.setup_seconds,
-                        "run_s": s.seconds, "workers": s.workers, "stage_s": s.stage_seconds, "rows": n_rows}
+                        "run_s": s.seconds, "workers": s.workers, "stage_s": s.stage_seconds, "rows": n_rows,
+                        "parquet_bytes": sum(f.stat().st_size for f in out.rglob("*.parquet")),
+                        "worker_peak_rss_mib": peak[0] / 2**20 if peak[0] else None}
             rec = timed_run(label, go)
             shutil.rmtree(out, ignore_errors=True)
             return rec
@@ -205,6 +241,11 @@ def main() -> None:
     if single_r and r2:
         report["ray2_vs_2x_single"] = r2["images_per_s"] / (2 * single_r["images_per_s"])
         print(f"Ray 2 workers / (2 x single process): {report['ray2_vs_2x_single']:.2f}")
+    for r in (r1, r2):
+        if single_r and r:
+            extra = r["cpu_ms_per_image"] / single_r["cpu_ms_per_image"] - 1
+            report[f"cpu_overhead_{r['workers']}w"] = extra
+            print(f"CPU per image, Ray {r['workers']} worker(s) (all Ray processes) vs single process: +{100 * extra:.1f} %")
     report["end"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     report["uptime_end"] = load()
     report["synthtrace_version"] = synthtrace.__version__
@@ -234,6 +275,8 @@ def store_sink(admin: str, results: list, shard_size: int) -> dict:
         items = [(hashlib.sha256(r.path.encode()).hexdigest(), r, EncodedResult.of(r)) for r in results]
         encode_cpu = time.process_time() - e0
         evidence = sum(len(r.evidence) for r in results)
+        with sink.engine.connect() as c:
+            db_bytes0 = int(c.execute(text("select pg_database_size(current_database())")).scalar())
         l0 = os.getloadavg()[0]
         backend = backend_pid(sink)
         s0, c0 = server_cpu(backend), time.process_time()
@@ -252,6 +295,8 @@ def store_sink(admin: str, results: list, shard_size: int) -> dict:
         rewritten = sum(sink.write(items[i:i + shard_size], "none") for i in range(0, len(items), shard_size))
         again = time.perf_counter() - t1
         counts = sink.store.counts()
+        with sink.engine.connect() as c:
+            db_bytes = int(c.execute(text("select pg_database_size(current_database())")).scalar()) - db_bytes0
         sink.close()
         # Two writers at once, as two Ray workers write their own shards: a second fresh database.
         with eng.connect() as c:
@@ -276,7 +321,7 @@ def store_sink(admin: str, results: list, shard_size: int) -> dict:
     rec = {"rows": len(items), "evidence_rows": evidence, "wall_s": wall, "rows_per_s": len(items) / wall,
            "evidence_rows_per_s": evidence / wall, "slowest_shard_rows_per_s": per_shard[0],
            "median_shard_rows_per_s": per_shard[len(per_shard) // 2], "rerun_new_rows": rewritten,
-           "rerun_s": again, "counts": counts, "load_before": l0, "load_after": os.getloadavg()[0],
+           "rerun_s": again, "counts": counts, "database_bytes_added": db_bytes, "load_before": l0, "load_after": os.getloadavg()[0],
            "encode_cpu_ms_per_row": 1000 * encode_cpu / len(items), "client_cpu_ms_per_row": 1000 * client_cpu / len(items),
            "server_cpu_ms_per_row": 1000 * srv_cpu / len(items) if srv_cpu is not None else None,
            "two_writers": {"wall_s": wall2, "rows_per_s": len(items) / wall2, "counts": counts2, "load_before": l2,
