@@ -11,13 +11,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from synthtrace.detector import DetectorBundle
 from synthtrace.errors import ConfigError, InputError
 from synthtrace.heads.calibration import fit_calibration
 from synthtrace.io.images import load_images
 from synthtrace.io.manifest import Manifest, read_manifest
+from synthtrace.train_forensic import HistoryMatching
 
-HEADS = ("cnn-small", "linear_probe", "multilayer")
+HEADS = ("cnn-small", "linear_probe", "multilayer", "forensic")
 
 
 def training_splits(manifest: Manifest) -> tuple[Manifest, Manifest]:
@@ -50,6 +53,8 @@ def train_detector(
     log: Callable[[str], None] | None = None,
     augment=None,
     target_unlabeled: str | Path | None = None,
+    history: HistoryMatching | None = None,
+    data_licences: dict[str, str] | None = None,
 ) -> DetectorBundle:
     """Train, calibrate on the validation split, save the bundle to ``out`` and return it.
 
@@ -60,15 +65,24 @@ def train_detector(
     ``augment`` ("spec", "bart" or a ``perturbations.AugmentConfig``) perturbs cnn-small's
     training images (evaluation/perturbations.py); the config and the count of each
     perturbation applied are recorded in the bundle's training section.
+    ``backbone="forensic"`` fits the forensic head (``heads/forensic.py``) on hand-built
+    features of history-matched views of every image (``history``, see train_forensic.py):
+    the recipe of the shipped real-image detector. ``data_licences`` ({repository:
+    licence}) is recorded in the bundle's training section.
     ``target_unlabeled``: a manifest of unlabelled target-domain images (labels are
     ignored); the hf: linear probe is then trained with the multi-source domain
     adaptation loss (``heads/domain_adaptation.py``, spec §6).
     """
     log = log or (lambda msg: None)
     m = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
-    head = head or ("cnn-small" if backbone == "cnn-small" else "linear_probe")
+    head = head or {"cnn-small": "cnn-small", "forensic": "forensic"}.get(backbone, "linear_probe")
     if head not in HEADS:
         raise ConfigError(f"head {head!r}: expected one of {', '.join(HEADS)}")
+    if (backbone == "forensic") != (head == "forensic"):
+        raise ConfigError(f"backbone {backbone!r} with head {head!r}: the forensic head takes the forensic features "
+                          "(--backbone forensic) and nothing else")
+    if history is not None and head != "forensic":
+        raise ConfigError(f"history matching applies to the forensic detector (--backbone forensic), not head {head!r}")
     if (backbone == "cnn-small") != (head == "cnn-small"):
         raise ConfigError(
             f"backbone {backbone!r} with head {head!r}: cnn-small is trained end to end (head cnn-small); "
@@ -86,7 +100,31 @@ def train_detector(
     log(f"train: {len(train)} images ({int(y_train.sum())} fake), val: {len(val)} images ({int(y_val.sum())} fake)")
     t0 = time.perf_counter()
 
-    if head == "cnn-small":
+    if head == "forensic":
+        from synthtrace.features.forensic import FEATURE_NAMES, MAX_SIDE
+        from synthtrace.heads.forensic import ForensicHead
+        from synthtrace.progress import progress_bar
+        from synthtrace.train_forensic import HistoryMatching, view_features
+
+        history = history or HistoryMatching()
+        parts = {}
+        for name, part in (("train", train), ("val", val)):
+            with progress_bar(len(part), f"forensic features of history-matched {name} views", enabled=progress) as advance:
+                labels = list(part.column("label"))
+                X, index, skipped = view_features([part.path_of(r) for r in part], labels, history, on_done=advance)
+                y = np.array([labels[i] == "fake" for i in index], int)
+            for msg in skipped:
+                log(f"skipped: {msg}")
+            parts[name] = (X, y, len(skipped))
+        (x_train, y_train, n_skip_train), (x_val, y_val, n_skip_val) = parts["train"], parts["val"]
+        log(f"views: train {len(y_train)} ({int(y_train.sum())} generated), val {len(y_val)} ({int(y_val.sum())} generated)")
+        model = ForensicHead().fit(x_train, y_train)
+        val_scores = model.decision_function(x_val)
+        backbone_cfg = {"id": "forensic", "features": list(FEATURE_NAMES)}
+        preprocess = {"crop": f"centre, at most {MAX_SIDE} px a side, never resampled", "channels": "luminance"}
+        head_cfg = {"type": "forensic", "params": model.get_params(), "history_matching": history.to_dict(),
+                    "skipped_files": n_skip_train + n_skip_val}
+    elif head == "cnn-small":
         from synthtrace.backbones.cnn import CNN_PREPROCESS
         from synthtrace.heads.cnn_small import CNNSmallClassifier
         from synthtrace.progress import progress_bar
@@ -165,6 +203,8 @@ def train_detector(
         "augment": None if augment is None else {**augment.to_dict(), "applied_counts": dict(sorted(clf.augment_counts_.items()))},
         "seconds": round(time.perf_counter() - t0, 1),
     }
+    if data_licences:
+        training["data_licences"] = dict(sorted(data_licences.items()))
     bundle = DetectorBundle(
         kind=head, backbone=backbone_cfg, preprocess=preprocess,
         head=head_cfg, calibration=cal, training=training, model=model,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthtrace.errors import ManifestError
+from synthtrace.errors import InputError, ManifestError
 
 __all__ = [
     "LABELS",
@@ -27,6 +27,7 @@ __all__ = [
     "SPLITS",
     "Manifest",
     "ManifestRow",
+    "read_licences",
     "read_manifest",
     "write_manifest",
 ]
@@ -235,3 +236,19 @@ def _row_problem(row: ManifestRow) -> str | None:
 def _check_column(name: str) -> None:
     if name not in MANIFEST_COLUMNS:
         raise ValueError(f"unknown manifest column {name!r}; valid columns are: {', '.join(MANIFEST_COLUMNS)}")
+
+
+def read_licences(path: str | Path) -> dict[str, str]:
+    """{repository: licence} from a sources CSV with ``repo`` and ``licence`` columns
+    (data/real-train/sources.csv): what a bundle trained on those files records."""
+    p = Path(path)
+    try:
+        with p.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in ("repo", "licence") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise InputError(f"{p}: no {' or '.join(missing)} column; expected a sources CSV such as "
+                                 "data/real-train/sources.csv (columns repo, licence, ...)")
+            return {row["repo"]: row["licence"] for row in reader if row.get("repo")}
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read the sources CSV ({exc.strerror or exc}); check the path") from exc

@@ -1,0 +1,140 @@
+"""Forensic features: a few dozen numbers about how an image's fine detail was made.
+
+Pure numpy/scipy on the luminance of a centre crop (at most ``MAX_SIDE`` pixels a
+side, never resampled: resampling would erase the traces). Each group targets a trace
+that generator decoders and camera pipelines leave differently, and is divided by the
+image's own residual energy wherever it can be, so that sharp-versus-soft content
+(a trap on real data, docs/real-world.md) is not what the numbers measure:
+
+- re-sampling consistency: how much of the fine detail survives a bicubic
+  down-then-up copy at factors 2, 3, 4 and 8 (decoders up-sample latents 8x);
+- neighbouring-pixel relations (NPR): each 2x2 block's pixels against its first;
+- the residual's radial power spectrum (shape only) and its peaks at k/8 cycles;
+- the residual's autocorrelation at lags 1-4 and 8;
+- the residual's level, tails and how its level follows brightness (camera noise
+  grows with the signal; a decoder's texture need not);
+- the share of clipped pixels.
+
+Luminance only: chroma is rewritten by JPEG's 4:2:0 subsampling, so chroma traces
+would measure the file's compression history rather than its origin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage as ndi
+
+from synthtrace.errors import InputError
+
+__all__ = ["FEATURE_NAMES", "MAX_SIDE", "MIN_SIDE", "forensic_features", "forensic_matrix"]
+
+MAX_SIDE = 512
+MIN_SIDE = 64
+_FACTORS = (2, 3, 4, 8)
+_LAGS = (1, 2, 3, 4, 8)
+_RADIAL_BINS = 16
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+_KERNEL = np.array([[-1, 2, -1], [2, -4, 2], [-1, 2, -1]], np.float32) / 4
+
+FEATURE_NAMES: tuple[str, ...] = (
+    *(f"resample_x{k}" for k in _FACTORS),
+    *(f"npr_{dy}{dx}" for dy in (0, 1) for dx in (0, 1)),
+    *(f"radial_{i}" for i in range(_RADIAL_BINS)),
+    *(f"peak_{k}8_{axis}" for k in (1, 2, 3, 4) for axis in ("x", "y", "xy")),
+    *(f"autocorr_{lag}_{axis}" for lag in _LAGS for axis in ("x", "y")),
+    "residual_level", "residual_kurtosis", "residual_flat_share",
+    "noise_level_slope", "noise_level_spread", "clipped_share",
+)
+
+
+def _centre_crop(rgb: np.ndarray) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    ch, cw = min(h, MAX_SIDE), min(w, MAX_SIDE)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return rgb[top:top + ch, left:left + cw]
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    arr = np.asarray(rgb)
+    if arr.ndim == 2:
+        return arr.astype(np.float32)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise InputError(f"expected an (H, W) or (H, W, 3|4) image array, got shape {arr.shape}")
+    return arr[..., :3].astype(np.float32) @ _LUMA
+
+
+def _radial_profile(power: np.ndarray) -> np.ndarray:
+    h, w = power.shape
+    r = np.hypot(np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]) / 0.5
+    idx = np.minimum((r * _RADIAL_BINS).astype(int), _RADIAL_BINS - 1).ravel()
+    total = np.bincount(idx, power.ravel(), _RADIAL_BINS)
+    count = np.bincount(idx, None, _RADIAL_BINS)
+    prof = total / np.maximum(count, 1)
+    return np.log(prof / max(prof.sum(), 1e-12) + 1e-12)
+
+
+def _peak(log_power: np.ndarray, iy: int, ix: int) -> float:
+    """Height of one spectral bin above the median of its 7x7 neighbourhood (wrapping)."""
+    h, w = log_power.shape
+    ys = (np.arange(iy - 3, iy + 4) % h)[:, None]
+    xs = (np.arange(ix - 3, ix + 4) % w)[None, :]
+    return float(log_power[iy, ix] - np.median(log_power[ys, xs]))
+
+
+def forensic_features(rgb: np.ndarray) -> np.ndarray:
+    """The ``FEATURE_NAMES`` vector (float32) of one decoded image (uint8 or float in 0..255)."""
+    x = _luminance(_centre_crop(np.asarray(rgb)))
+    h, w = x.shape
+    if min(h, w) < MIN_SIDE:
+        raise InputError(f"image of {w}x{h} pixels is too small for forensic features (need {MIN_SIDE}x{MIN_SIDE})")
+    r = ndi.convolve(x, _KERNEL, mode="reflect")
+    level = float(np.mean(np.abs(r))) + 1e-3
+    log_level = np.log(level)
+    f: list[float] = []
+
+    img = Image.fromarray(np.clip(x, 0, 255).astype(np.uint8))
+    for k in _FACTORS:
+        copy = img.resize((max(w // k, 1), max(h // k, 1)), Image.BICUBIC).resize((w, h), Image.BICUBIC)
+        f.append(np.log(np.mean(np.abs(x - np.asarray(copy, np.float32))) + 1e-3) - log_level)
+
+    even = x[: h // 2 * 2, : w // 2 * 2]
+    anchor = even[0::2, 0::2]
+    for dy in (0, 1):
+        for dx in (0, 1):
+            f.append(np.log(np.mean(np.abs(even[dy::2, dx::2] - anchor)) + 1e-3) - log_level)
+
+    # x minus its 3x3 mean: unlike the separable kernel above, it keeps the axes of the spectrum
+    rr = (x - ndi.uniform_filter(x, 3, mode="reflect"))[: h // 8 * 8, : w // 8 * 8]
+    power = np.abs(np.fft.fft2(rr - rr.mean())) ** 2
+    f += list(_radial_profile(power))
+    log_power = np.log(power + 1e-9)
+    ph, pw = power.shape
+    for k in (1, 2, 3, 4):
+        iy, ix = ph * k // 8, pw * k // 8
+        f += [_peak(log_power, 0, ix), _peak(log_power, iy, 0), _peak(log_power, iy, ix)]
+
+    rn = (r - r.mean()) / (r.std() + 1e-6)
+    for lag in _LAGS:
+        f += [float(np.mean(rn[:, lag:] * rn[:, :-lag])), float(np.mean(rn[lag:] * rn[:-lag]))]
+
+    f += [log_level, float(np.mean(rn ** 4)), float(np.mean(np.abs(r) < 0.5))]
+
+    bins = np.clip((x / 32).astype(int), 0, 7)
+    local = ndi.uniform_filter(np.abs(r), 3)
+    levels = np.array([np.log(np.median(local[bins == b]) + 1e-3) if np.count_nonzero(bins == b) > 200 else np.nan
+                       for b in range(8)])
+    ok = ~np.isnan(levels)
+    slope = float(np.polyfit(np.arange(8)[ok], levels[ok], 1)[0]) if ok.sum() >= 3 else 0.0
+    spread = float(np.nanstd(levels)) if ok.sum() > 1 else 0.0
+    f += [slope, spread, float(np.mean((x < 2) | (x > 253)))]
+    return np.nan_to_num(np.asarray(f, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def forensic_matrix(images: Sequence[np.ndarray]) -> np.ndarray:
+    """Rows of ``forensic_features`` for decoded images, shape (n, len(FEATURE_NAMES))."""
+    if not len(images):
+        return np.zeros((0, len(FEATURE_NAMES)), np.float32)
+    return np.stack([forensic_features(im) for im in images])
