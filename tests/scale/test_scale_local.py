@@ -232,13 +232,13 @@ def test_cli_out_and_missing_ray(images, tmp_path, monkeypatch):
     from synthtrace.cli.app import app
 
     runner = CliRunner()
-    res = runner.invoke(app, ["scan", "--out", str(tmp_path / "o"), "--shard-size", "9", *images])
+    res = runner.invoke(app, ["scan", "--detector", "none", "--out", str(tmp_path / "o"), "--shard-size", "9", *images])
     assert res.exit_code == 1, res.output  # bad files among the inputs
     assert read_results(tmp_path / "o", "scans").num_rows + read_results(tmp_path / "o", "failures").num_rows == len(images)
-    res = runner.invoke(app, ["scan", "--engine", "ray", *images])
+    res = runner.invoke(app, ["scan", "--detector", "none", "--engine", "ray", *images])
     assert res.exit_code == 2 and "--out" in res.output
     monkeypatch.setitem(sys.modules, "ray", None)
-    res = runner.invoke(app, ["scan", "--engine", "ray", "--out", str(tmp_path / "r"), *images])
+    res = runner.invoke(app, ["scan", "--detector", "none", "--engine", "ray", "--out", str(tmp_path / "r"), *images])
     assert res.exit_code == 2 and "pip install 'synthtrace[ray]'" in " ".join(res.output.split())
     assert "images/s" not in res.output  # refused before any progress is drawn
 

@@ -49,6 +49,9 @@ def scan(
         if unknown:
             raise ConfigError(f"unknown scan option(s) {unknown}; valid ones: {valid}")
         options = ScanOptions(**option_fields)
+    from synthtrace.scale.worker import normalize_detector
+
+    detector = normalize_detector(detector)
     if out is None:
         if engine != "local" or db is not None:
             raise ConfigError(f"engine={engine!r}{' with db=' if db else ''} writes its results to a folder: pass out= "

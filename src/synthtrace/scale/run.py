@@ -23,7 +23,7 @@ from synthtrace.errors import ConfigError
 from synthtrace.scale.inputs import expand_inputs
 from synthtrace.scale.parquet_sink import ParquetSink
 from synthtrace.scale.schema import failure_row, partition, result_key, settings_hash, utcnow
-from synthtrace.scale.worker import SUMMARY_FIELDS, ShardPlan, ShardScanner, detector_id, encode_shard
+from synthtrace.scale.worker import SUMMARY_FIELDS, ShardPlan, ShardScanner, detector_id, encode_shard, normalize_detector
 from synthtrace.scan import ScanOptions
 
 ENGINES = ("local", "ray")
@@ -111,6 +111,7 @@ def scan_to_parquet(
     import synthtrace
 
     t_start = time.perf_counter()
+    detector = normalize_detector(detector)
     det_id = detector_id(detector)
     settings = settings_hash(options)
     part = partition(det_id, settings)

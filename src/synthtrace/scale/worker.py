@@ -175,7 +175,7 @@ def detector_id(detector: Any) -> str:
             h.update(k.encode())
             h.update(v.detach().cpu().numpy().tobytes() if hasattr(v, "detach") else _np_bytes(v))
         return f"{detector.name}@{h.hexdigest()[:12]}"
-    d = Path(detector)
+    d = bundle_dir(detector)
     if not (d / "config.json").is_file():
         raise SynthtraceError(f"{d}: not a detector bundle (no config.json). Train one with `synthtrace train` or check the path.")
     for f in sorted(p for p in d.rglob("*") if p.is_file()):
@@ -183,6 +183,23 @@ def detector_id(detector: Any) -> str:
         h.update(f.read_bytes())
     name = json.loads((d / "config.json").read_text()).get("training", {}).get("name") or d.name
     return f"{name}@{h.hexdigest()[:12]}"
+
+
+def normalize_detector(detector: Any) -> Any:
+    """None for no detector (``None`` or ``"none"``, as the CLI spells it); else as given."""
+    if isinstance(detector, (str, os.PathLike)) and os.fspath(detector).lower() == "none":
+        return None
+    return detector
+
+
+def bundle_dir(detector: str | os.PathLike[str]) -> Path:
+    """The folder a detector name stands for: ``"builtin"`` is the bundle shipped in the package."""
+    from synthtrace import detector as detector_module
+
+    builtin = getattr(detector_module, "BUILTIN", None)
+    if builtin is not None and os.fspath(detector) == builtin:
+        return Path(detector_module.BUILTIN_DIR)
+    return Path(detector)
 
 
 def _np_bytes(v: Any) -> bytes:
