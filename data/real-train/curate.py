@@ -923,6 +923,75 @@ def select_diffusers_rs(sel: Selection, mirror: Path) -> None:
             sel.exclude(b, "input image, edge map, or inpainting output that keeps real pixels")
 
 
+def _png_parameters(mirror: Path, b: Blob) -> str:
+    data = subprocess.run(["git", "--git-dir", str(git_dir(mirror, b.repo)), "cat-file", "blob",
+                           f"{b.commit}:{b.path}"], capture_output=True, check=True).stdout
+    with Image.open(io.BytesIO(data)) as im:
+        return str(im.info.get("parameters", ""))
+
+
+# stable-diffusion.cpp writes the weights file it ran into each PNG ("Unet:", "Model:" or a JSON field);
+# the family follows from that name (first match wins).
+SDCPP_FAMILIES = (
+    ("sd3.5_large", "sd3", "SD 3.5 Large"), ("sd3_medium", "sd3", "SD 3 Medium"),
+    ("v1-5-pruned", "sd1.x", "SD 1.5"), ("chroma1-radiance", "flux", "Chroma1-Radiance (FLUX.1-schnell based)"),
+    ("chroma", "flux", "Chroma (FLUX.1-schnell based)"), ("kontext", "flux", "FLUX.1 Kontext [dev]"),
+    ("flux1-schnell", "flux", "FLUX.1 [schnell]"), ("flux1-dev", "flux", "FLUX.1 [dev]"),
+    ("flux-2-klein", "flux2", "FLUX.2 [klein]"), ("flux2-dev", "flux2", "FLUX.2 [dev]"),
+    ("qwen-image-edit", "qwen-image", "Qwen-Image-Edit"), ("qwen_image_edit", "qwen-image", "Qwen-Image-Edit"),
+    ("qwen-image", "qwen-image", "Qwen-Image"), ("z_image_turbo", "z-image", "Z-Image-Turbo"),
+    ("z_image", "z-image", "Z-Image"), ("wan2.2", "wan", "Wan2.2 T2V A14B (single frame)"),
+    ("hidream_o1", "hidream", "HiDream-O1-Image dev"), ("ideogram4", "ideogram", "ideogram4 (weights file name)"),
+    ("krea-2", "krea", "Krea 2 Raw"), ("lens_turbo", "lens", "Lens turbo"), ("lens", "lens", "Lens"),
+    ("longcat", "longcat", "LongCat-Image"), ("mage-flow", "mage-flow", "Mage-Flow"),
+    ("ovis_image", "ovis-image", "Ovis-Image"), ("sefi", "sefi", "Sefi 5B turbo"),
+    ("ernie-image-turbo", "ernie-image", "ERNIE-Image turbo"), ("ernie-image", "ernie-image", "ERNIE-Image"),
+    ("anima", "anima", "Anima preview"), ("boogu", "boogu", "Boogu Image"),
+)
+# quantization ladders of one prompt and seed: keep the ends, leave the near duplicates in between
+SDCPP_SKIP = {"assets/q4_1.png", "assets/q5_0.png", "assets/q5_1.png", "assets/q8_0.png",
+              "assets/flux/flux1-dev-q3_k.png", "assets/flux/flux1-dev-q4_0.png", "assets/flux/flux1-dev-q4_k.png",
+              "assets/z_image/q3_K.png", "assets/z_image/q4_0.png", "assets/z_image/q4_K.png", "assets/z_image/q5_0.png",
+              "assets/z_image/q6_K.png"}
+
+
+def select_sdcpp(sel: Selection, mirror: Path) -> None:
+    """leejet/stable-diffusion.cpp (MIT): docs outputs of many model families, weights named in the PNG text."""
+    licence = "MIT (LICENSE)"
+    for b in inventory(mirror, "leejet/stable-diffusion.cpp", ("assets/",)):
+        if "photomaker_examples" in b.path or b.path.startswith("assets/control"):
+            sel.exclude(b, "reference photo or control input")
+            continue
+        if b.path in SDCPP_SKIP:
+            sel.exclude(b, "middle of a quantization ladder (same prompt and seed as a kept file)")
+            continue
+        if not b.present or b.error:
+            sel.exclude(b, sel.common_check(b))
+            continue
+        params = _png_parameters(mirror, b).lower() if b.format == "PNG" else ""
+        # only the weights-file names, so that words of the prompt cannot pick the family
+        weights = " ".join(re.findall(r'(?:unet|model|diffusion_model)"?\s*[:=]\s*"?([^,"\n]+)', params))
+        hit = next(((f, m) for key, f, m in SDCPP_FAMILIES if key in weights), None)
+        if hit is None and b.path.startswith("assets/flux/flux1-dev"):
+            hit = ("flux", "FLUX.1 [dev] (docs/flux.md)")
+        if hit is None and b.path.startswith("assets/flux/flux1-schnell"):
+            hit = ("flux", "FLUX.1 [schnell] (docs/flux.md)")
+        if hit is None and "kontext" in b.path:
+            hit = ("flux", "FLUX.1 Kontext [dev] (docs/kontext.md)")
+        if hit is None and "chroma" in b.path:
+            hit = ("flux", "Chroma v40 (FLUX.1-schnell based; docs/chroma.md)")
+        if hit is None and b.path in ("assets/a lovely cat.png", "assets/f16.png", "assets/f32.png",
+                                      "assets/q4_0.png", "assets/img2img_output.png"):
+            hit = ("sd1.x", "SD 1.x (docs/sd.md; version not stated)")
+        if hit is None:
+            sel.exclude(b, "model not named in the file or docs")
+            continue
+        quant = re.search(r"(q\d_[0-9a-z]+|bf16|f16|f32)", b.path.split("/")[-1].lower())
+        sel.add(b, licence, "fake", hit[0], "", hit[1] + (f" ({quant.group(1)})" if quant else ""),
+                "docs output of stable-diffusion.cpp" + (" (an edit of the FLUX.1 [dev] sample)"
+                                                          if "edit" in b.path or "kontext" in b.path else ""))
+
+
 SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "drewnoakes/digicam_corpus": select_digicam_corpus,
     "drewnoakes/metadata-extractor-images": select_metadata_extractor_images,
@@ -960,6 +1029,7 @@ SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "facebookresearch/segment-anything": select_segment_anything,
     "huggingface/candle": select_candle,
     "LaurentMazare/diffusers-rs": select_diffusers_rs,
+    "leejet/stable-diffusion.cpp": select_sdcpp,
 }
 
 
