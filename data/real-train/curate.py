@@ -992,6 +992,28 @@ def select_sdcpp(sel: Selection, mirror: Path) -> None:
                                                           if "edit" in b.path or "kontext" in b.path else ""))
 
 
+def select_cloneofsimo_lora(sel: Selection, mirror: Path) -> None:
+    """cloneofsimo/lora (Apache-2.0): README outputs of SD 1.5 + LoRA (README trains on runwayml v1-5)."""
+    licence = "Apache-2.0 (LICENSE)"
+    singles = {"disney_lora.jpg", "lion_illust.jpg", "lora_just_text_encoder.jpg", "lora_just_unet.jpg",
+               "lora_with_clip_and_illust.jpg", "pop_art.jpg"}
+    grids = {
+        "lora_pti_example.jpg": tuple((x, y, x + 512, y + 512) for y in range(0, 1536, 512) for x in range(0, 2048, 512)),
+        "lora_with_clip_4x4_training_progress.jpg": tuple(
+            (x, y, x + 512, y + 512) for y in range(0, 2048, 512) for x in range(0, 2048, 512)),
+        "lora_some_tweaks.jpg": ((0, 0, 512, 512), (512, 0, 1024, 512)),
+    }
+    model = "SD 1.5 + LoRA"
+    for b in inventory(mirror, "cloneofsimo/lora", ("contents/",)):
+        name = b.path.split("/")[-1]
+        if name in singles:
+            sel.add(b, licence, "fake", "sd1.x", "", model, "README LoRA sample")
+        elif name in grids:
+            sel.add(b, licence, "fake", "sd1.x", "", model, "README grid of 512-px LoRA samples", grids[name])
+        else:
+            sel.exclude(b, "input photo or painting, mask, labelled chart, or inpainting that keeps real pixels")
+
+
 SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "drewnoakes/digicam_corpus": select_digicam_corpus,
     "drewnoakes/metadata-extractor-images": select_metadata_extractor_images,
@@ -1030,6 +1052,7 @@ SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "huggingface/candle": select_candle,
     "LaurentMazare/diffusers-rs": select_diffusers_rs,
     "leejet/stable-diffusion.cpp": select_sdcpp,
+    "cloneofsimo/lora": select_cloneofsimo_lora,
 }
 
 
