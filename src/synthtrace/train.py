@@ -104,26 +104,23 @@ def train_detector(
         from synthtrace.features.forensic import FEATURE_NAMES, MAX_SIDE
         from synthtrace.heads.forensic import ForensicHead
         from synthtrace.progress import progress_bar
-        from synthtrace.train_forensic import HistoryMatching, view_features
+        from synthtrace.train_forensic import manifest_views
 
         history = history or HistoryMatching()
-        parts = {}
-        for name, part in (("train", train), ("val", val)):
-            with progress_bar(len(part), f"forensic features of history-matched {name} views", enabled=progress) as advance:
-                labels = list(part.column("label"))
-                X, index, skipped = view_features([part.path_of(r) for r in part], labels, history, on_done=advance)
-                y = np.array([labels[i] == "fake" for i in index], int)
-            for msg in skipped:
-                log(f"skipped: {msg}")
-            parts[name] = (X, y, len(skipped))
-        (x_train, y_train, n_skip_train), (x_val, y_val, n_skip_val) = parts["train"], parts["val"]
+        whole = m.where(mask_path="")
+        with progress_bar(len(whole), "forensic features of history-matched views", enabled=progress) as advance:
+            views = manifest_views(whole, history, cache_dir=cache_dir, on_done=advance)
+        for msg in views.skipped:
+            log(f"skipped: {msg}")
+        fit, held = views.split == "train", views.split == "val"
+        x_train, y_train, x_val, y_val = views.X[fit], views.y[fit], views.X[held], views.y[held]
         log(f"views: train {len(y_train)} ({int(y_train.sum())} generated), val {len(y_val)} ({int(y_val.sum())} generated)")
         model = ForensicHead().fit(x_train, y_train)
         val_scores = model.decision_function(x_val)
         backbone_cfg = {"id": "forensic", "features": list(FEATURE_NAMES)}
         preprocess = {"crop": f"centre, at most {MAX_SIDE} px a side, never resampled", "channels": "luminance"}
         head_cfg = {"type": "forensic", "params": model.get_params(), "history_matching": history.to_dict(),
-                    "skipped_files": n_skip_train + n_skip_val}
+                    "skipped_files": len(views.skipped)}
     elif head == "cnn-small":
         from synthtrace.backbones.cnn import CNN_PREPROCESS
         from synthtrace.heads.cnn_small import CNNSmallClassifier

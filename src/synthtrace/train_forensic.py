@@ -21,12 +21,15 @@ gives the same views.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -34,8 +37,9 @@ from PIL import Image
 from synthtrace.errors import ConfigError, SynthtraceError, reject_unknown_keys
 from synthtrace.features.forensic import FEATURE_NAMES, forensic_features
 from synthtrace.io.images import load_image
+from synthtrace.io.manifest import Manifest
 
-__all__ = ["HistoryMatching", "matched_view", "view_features"]
+__all__ = ["HistoryMatching", "ManifestViews", "manifest_views", "matched_view", "view_features"]
 
 
 @dataclass(frozen=True)
@@ -145,3 +149,38 @@ def view_features(
             pool.shutdown()
     X = np.concatenate(rows) if rows else np.zeros((0, len(FEATURE_NAMES)), np.float32)
     return X, np.asarray(index, int), skipped
+
+
+@dataclass(frozen=True)
+class ManifestViews:
+    """Features of the history-matched views of a manifest's images, with each view's row facts."""
+
+    X: np.ndarray
+    y: np.ndarray  # 1 = generated
+    family: np.ndarray  # the row's family, or its source when the family is empty
+    split: np.ndarray
+    skipped: tuple[str, ...] = ()
+
+
+def manifest_views(
+    manifest: Manifest, recipe: HistoryMatching = HistoryMatching(), *, cache_dir: str | Path | None = None,
+    workers: int | None = None, on_done: Callable[[int], None] | None = None,
+) -> ManifestViews:
+    """``view_features`` of every row without a mask, cached in ``cache_dir`` under a key of the
+    manifest's digest and the recipe (a rebuilt cache with other bytes gets another key)."""
+    m = manifest.where(mask_path="")
+    key = hashlib.sha256((m.digest() + json.dumps(recipe.to_dict(), sort_keys=True)).encode()).hexdigest()[:16]
+    cached = Path(cache_dir) / f"views-{key}.npz" if cache_dir is not None else None
+    if cached is not None and cached.is_file():
+        with np.load(cached, allow_pickle=False) as z:
+            return ManifestViews(z["X"], z["y"].astype(int), z["family"], z["split"])
+    rows = list(m)
+    labels = [r.label for r in rows]
+    X, index, skipped = view_features([m.path_of(r) for r in rows], labels, recipe, workers=workers, on_done=on_done)
+    views = ManifestViews(X, np.array([labels[i] == "fake" for i in index], int),
+                          np.array([rows[i].family or rows[i].source for i in index]),
+                          np.array([rows[i].split for i in index]), tuple(skipped))
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cached, X=views.X, y=views.y, family=views.family, split=views.split)
+    return views

@@ -19,7 +19,7 @@ def train(
     epochs: int = typer.Option(12, help="Epochs for cnn-small and multilayer."),
     seed: int = typer.Option(0, help="Random seed."),
     calibration: str = typer.Option("platt", help="platt or temperature (fitted on the val split)."),
-    cache_dir: Path = typer.Option(None, "--cache", help="Feature cache folder for hf: backbones."),
+    cache_dir: Path = typer.Option(None, "--cache", help="Feature cache folder: hf: backbone features, or the forensic views (keyed by manifest and recipe)."),
     augment: str = typer.Option("none", "--augment", help="Train-time augmentation for cnn-small: none, spec (0-2 of 16 transforms per image, 5 strength bins) bart (p=0.5, one of gamma/noise/blur/upscale/up-down scale/rotation), or spec:NAME,NAME (the spec sampler over the named transforms, e.g. spec:jpeg,scale)."),
     data_sources: Path = typer.Option(None, "--data-sources", help="CSV with repo and licence columns (e.g. data/real-train/sources.csv): the licences of the training data, recorded in the bundle."),
     target_unlabeled: Path = typer.Option(None, "--target-unlabeled", help="Manifest of unlabelled target-domain images (labels ignored): multi-source domain adaptation (moment matching + entropy) of the hf: linear probe."),
