@@ -1014,6 +1014,24 @@ def select_cloneofsimo_lora(sel: Selection, mirror: Path) -> None:
             sel.exclude(b, "input photo or painting, mask, labelled chart, or inpainting that keeps real pixels")
 
 
+SKIMAGE_PHOTOS = {
+    "src/_skimage2/data/chelsea.png": "CC0 (data/_fetchers.py: 'CC0 by the photographer (Stefan van der Walt)')",
+    "src/_skimage2/data/coffee.png": "CC0 (data/_fetchers.py: 'CC0 by the photographer (Rachel Michetti)')",
+    "src/_skimage2/data/rocket.jpg": "public domain (data/_fetchers.py: SpaceX photo 'released in the public domain')",
+    "src/_skimage2/data/astronaut.png": "public domain (data/_fetchers.py: NASA photo, 'released into the public domain')",
+}
+
+
+def select_skimage(sel: Selection, mirror: Path) -> None:
+    """scikit-image/scikit-image: the sample photographs whose licence the data module states."""
+    for b in inventory(mirror, "scikit-image/scikit-image", ("src/_skimage2/data/",)):
+        if b.path not in SKIMAGE_PHOTOS:
+            sel.exclude(b, "synthetic, microscopy, astronomy, texture or test image")
+            continue
+        extra = "sample photo, resized; camera photo stored as PNG" if b.format == "PNG" else "sample photo, resized"
+        sel.add(b, SKIMAGE_PHOTOS[b.path], "real", "camera", "unknown", "", camera_note(b, extra))
+
+
 SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "drewnoakes/digicam_corpus": select_digicam_corpus,
     "drewnoakes/metadata-extractor-images": select_metadata_extractor_images,
@@ -1053,6 +1071,7 @@ SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "LaurentMazare/diffusers-rs": select_diffusers_rs,
     "leejet/stable-diffusion.cpp": select_sdcpp,
     "cloneofsimo/lora": select_cloneofsimo_lora,
+    "scikit-image/scikit-image": select_skimage,
 }
 
 
