@@ -260,3 +260,26 @@ def test_store_sink_keeps_only_the_new_scans_of_a_partly_stored_shard(images, tm
         assert sink.store.integrity_problems() == []
     finally:
         sink.close()
+
+
+def test_an_input_left_without_a_row_gets_a_worker_failure_row(images, tmp_path, monkeypatch):
+    """The driver's last guard: whatever happened in a worker, every input ends with one row."""
+    real = ShardScanner.scan_shard
+
+    def lossy(self, items):
+        return real(self, [it for it in items if it[0] != images[0]])
+
+    monkeypatch.setattr(ShardScanner, "scan_shard", lossy)
+    s = synthtrace.scan(images[:5], out=tmp_path / "o")
+    assert s.missing == 1 and s.scanned + s.failed == 5
+    rows = read_results(tmp_path / "o", "failures").to_pylist()
+    assert [(r["path"], r["stage"]) for r in rows] == [(images[0], "worker")]
+
+
+def test_import_synthtrace_stays_light():
+    import subprocess
+
+    code = ("import sys, synthtrace; synthtrace.scan; "
+            "print(sorted(m for m in ('torch', 'ray', 'pyarrow', 'synthtrace.scale') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
