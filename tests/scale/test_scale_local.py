@@ -283,3 +283,18 @@ def test_import_synthtrace_stays_light():
             "print(sorted(m for m in ('torch', 'ray', 'pyarrow', 'synthtrace.scale') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_result_json_is_strict_json():
+    import numpy as np
+
+    from synthtrace.records import Evidence, ScanResult
+    from synthtrace.scale.schema import EncodedResult
+
+    r = ScanResult(path="x.png", evidence=(Evidence("spectrum", "peaks", strength=float("nan"),
+                                                    details={"profile": [1.0, float("inf")], "n": np.int64(3)}),))
+    enc = EncodedResult.of(r)
+    ev = json.loads(enc.evidence_json, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert ev[0]["strength"] is None and ev[0]["details"] == {"profile": [1.0, None], "n": 3}
+    whole = json.loads(enc.result_json())
+    assert whole["evidence"] == ev and whole["path"] == "x.png"

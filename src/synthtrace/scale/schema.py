@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, fields, is_dataclass, replace
 from datetime import datetime, timezone
@@ -45,7 +46,13 @@ def settings_hash(options: ScanOptions) -> str:
     """
     d = asdict(options)
     if d.get("trust_anchors"):
-        d["trust_anchors"] = "sha256:" + hashlib.sha256(Path(d["trust_anchors"]).read_bytes()).hexdigest()
+        try:
+            d["trust_anchors"] = "sha256:" + hashlib.sha256(Path(d["trust_anchors"]).read_bytes()).hexdigest()
+        except OSError as exc:
+            from synthtrace.errors import ConfigError
+
+            raise ConfigError(f"{d['trust_anchors']}: cannot read the trust anchors ({exc.strerror or exc}). "
+                              "Pass a PEM file of C2PA root certificates.") from None
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 
@@ -131,7 +138,8 @@ _ENCODER = None
 
 
 def encode(x: Any) -> str:
-    """JSON text of records, evidence and their details, with NaN kept (Python's JSON reads it).
+    """Strict JSON text of records, evidence and their details (NaN and infinities as null,
+    so duckdb's and PostgreSQL's JSON functions read every row).
 
     Dataclasses are expanded one level at a time by ``default``, so the long float
     lists in evidence details are encoded by the C encoder instead of being copied
@@ -139,8 +147,26 @@ def encode(x: Any) -> str:
     """
     global _ENCODER
     if _ENCODER is None:
-        _ENCODER = json.JSONEncoder(default=_default, allow_nan=True, separators=(",", ":"))
-    return _ENCODER.encode(x)
+        _ENCODER = json.JSONEncoder(default=_default, allow_nan=False, separators=(",", ":"))
+    try:
+        return _ENCODER.encode(x)
+    except ValueError:  # a non-finite float somewhere: the slow path, once for this value
+        return _ENCODER.encode(_finite(x))
+
+
+def _finite(x: Any) -> Any:
+    from synthtrace.records import plain
+
+    x = plain(x)
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if type(x).__module__ == "numpy":
+        return _finite(_default(x))
+    return x
 
 
 def _default(o: Any) -> Any:
