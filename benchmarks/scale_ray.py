@@ -168,6 +168,7 @@ def main() -> None:
     ap.add_argument("--stage-sample", type=int, default=500)
     ap.add_argument("--shard-size", type=int, default=256)
     ap.add_argument("--db", default=None, help="PostgreSQL admin URL: a fresh database is created and dropped")
+    ap.add_argument("--detector", default=None, help="detector bundle folder for every run (default: none, pixel forensics only)")
     ap.add_argument("--skip", default="", help="comma-separated runs to leave out: single,local,ray1,ray2,db")
     ap.add_argument("--json", default=None, help="write every number here")
     args = ap.parse_args()
@@ -178,7 +179,7 @@ def main() -> None:
     from synthtrace.scan import scan_paths
 
     files = list_images(args.bench, args.n)
-    report: dict = {"n": len(files), "shard_size": args.shard_size, "cpus": os.cpu_count(),
+    report: dict = {"n": len(files), "shard_size": args.shard_size, "cpus": os.cpu_count(), "detector": args.detector,
                     "start": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "uptime_start": load()}
     print(f"{len(files)} built-in benchmark images from {args.bench}; {os.cpu_count()} CPUs; {load()}", flush=True)
 
@@ -195,7 +196,7 @@ def main() -> None:
     try:
         if "single" not in skip:
             def single():
-                results.extend(scan_paths(files))
+                results.extend(scan_paths(files, args.detector))
                 return {"processed": len(results)}
             runs.append(timed_run("single process (scan_paths)", single))
 
@@ -217,7 +218,7 @@ def main() -> None:
                         pass
 
             def go():
-                s = scan_to_parquet(files, out, shard_size=args.shard_size, on_shard=sample, **kw)
+                s = scan_to_parquet(files, out, args.detector, shard_size=args.shard_size, on_shard=sample, **kw)
                 n_rows = read_results(out, "scans").num_rows + read_results(out, "failures").num_rows
                 assert n_rows == len(files), (n_rows, len(files))
                 return {"images_per_s": s.images_per_second, "processed": s.processed, "setup_s": s.setup_seconds,
@@ -249,7 +250,7 @@ def main() -> None:
                 ray.shutdown()
         if args.db and "db" not in skip:
             if not results:
-                results.extend(scan_paths(files))
+                results.extend(scan_paths(files, args.detector))
             report["store_sink"] = store_sink(args.db, results, args.shard_size)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
