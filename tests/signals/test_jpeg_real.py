@@ -31,12 +31,29 @@ def test_first_time_saves_of_generator_pngs_are_not_flagged():
 
 
 def test_aligned_resaves_from_lower_quality_are_flagged():
-    for path in crops("fake-png")[:8]:
+    tested = 0
+    for path in crops("fake-png")[:10]:
         img = Image.open(path).convert("RGB")
         once = read_jpeg_history(_save(img, 90))
         twice = read_jpeg_history(_save(_decode(_save(img, 70)), 90))  # same 8x8 grid
-        assert twice.double_compression.flagged, f"{path.name} q70 -> q90: p={twice.double_compression.p_value:.1e}"
+        dc = twice.double_compression
+        if "too flat" in dc.note:  # the documented blind spot: it says so and does not guess
+            assert not dc.flagged and "too flat" in once.double_compression.note
+            continue
+        tested += 1
+        assert dc.flagged, f"{path.name} q70 -> q90: p={dc.p_value:.1e}"
         assert pixel_reliability(twice, img.size) < pixel_reliability(once, img.size)
+    assert tested >= 8
+
+
+def test_mostly_flat_images_are_not_tested():
+    # A colour-chart-like image: flat patches and a few straight edges. Its aligned and
+    # shifted grids see the edges differently, so the test declines rather than guesses.
+    rng = np.random.default_rng(0)
+    img = np.repeat(np.repeat(rng.integers(30, 220, (6, 6, 3)), 64, axis=0), 64, axis=1).astype(np.uint8)
+    for data in (_save(Image.fromarray(img), 90), _save(_decode(_save(Image.fromarray(img), 70)), 90)):
+        dc = read_jpeg_history(data).double_compression
+        assert not dc.flagged and "too flat for the DQ test" in dc.note
 
 
 def test_a_crop_that_moves_the_grid_hides_the_earlier_save():
