@@ -346,6 +346,8 @@ def test_validated_detector_reliability_is_the_lesser_of_file_and_bundle():
     assert v.label == "likely_generated" and v.score == pytest.approx(0.7 * math.log(0.97 / 0.03))
     heavy = bundle_detector(0.97, 0.3, REAL)  # the file's history is the lesser
     assert heavy.reliability == 0.3 and decide([heavy]).label == "uncertain"
+    weak = decide([bundle_detector(0.999, 0.92, dict(REAL, reliability=0.2))])  # validated, and found weak
+    assert weak.label == "uncertain" and "measured on real images is that low" in weak.summary
     assert validation_reliability(REAL) == 0.7
     assert validation_reliability({**REAL, "reliability": float("nan")}) == UNVALIDATED_DETECTOR_RELIABILITY
     assert validation_reliability(None) == UNVALIDATED_DETECTOR_RELIABILITY

@@ -393,9 +393,13 @@ def _fuse(pool: list[_Item], pix: list[_Item], score: float | None, l_pix: float
                              "detector points either way.")
     best = max(_unit(i.ev.reliability, 1) for i in pix)
     if best < MIN_RELIABILITY:
+        # A validated detector whose own real-world reliability, not the file, is the limit says so.
+        limited = [i for i in pix if isinstance(i.ev.details, dict)
+                   and _unit(i.ev.details.get("history_reliability"), 1) > _unit(i.ev.reliability, 1)]
+        why = ("the detector's reliability measured on real images is that low" if limited and
+               len(limited) == len(pix) else "for example after heavy recompression or resizing")
         return "uncertain", (f"Uncertain: the pixel evidence is too unreliable for this file (best reliability "
-                             f"{best:.2f}, below {MIN_RELIABILITY}), for example after heavy recompression or "
-                             "resizing.")
+                             f"{best:.2f}, below {MIN_RELIABILITY}), {why}.")
     strong = [i for i in pool if abs(i.contribution) >= BAND]
     if {i.ev.direction for i in strong} == {"generated", "authentic"}:
         return "uncertain", "Uncertain: strong pieces of evidence disagree (see the contradictions)."
