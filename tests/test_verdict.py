@@ -322,6 +322,7 @@ def test_unvalidated_detector_is_shown_but_cannot_move_the_verdict():
         e = bundle_detector(0.999, 0.92, validation)
         assert e.reliability == UNVALIDATED_DETECTOR_RELIABILITY and e.details["real_world_validated"] is False
         assert "not been validated on real images" in e.explanation
+        assert ("(only on built-in benchmark (synthetic))" in e.explanation) == bool(validation)
         v = decide([e])
         assert v.label == "uncertain" and v.score is None
         assert "not been validated on real images" in v.summary

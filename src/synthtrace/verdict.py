@@ -156,8 +156,9 @@ def detection_evidence(detection: Detection, *, reliability: float,
             how = (f"Its reliability on real images, {bundle_r:.2f} of 1, was measured on {_data_name(v)}"
                    f"{_counts(v)}")
         else:
-            how = (f"It has not been validated on real images (only on {_data_name(v)}), so it is shown but "
-                   "not counted toward the verdict")
+            only = f" (only on {v['data']})" if v.get("data") else ""
+            how = (f"It has not been validated on real images{only}, so it is shown but not counted toward the "
+                   "verdict")
     return Evidence(
         source="detector", name=detection.detector or "detector", direction=direction, strength=abs(2.0 * p - 1.0),
         reliability=r, details=details,
