@@ -186,14 +186,21 @@ def read_blobs(gd: Path, rows: list[dict[str, str]]):
         proc.wait()
 
 
-def write_tile(data: bytes, box: tuple[int, int, int, int], dest: Path) -> None:
+_decoded: dict[str, object] = {}  # sha256 -> decoded RGB image; tiles of one grid are consecutive rows
+
+
+def write_tile(data: bytes, sha256: str, box: tuple[int, int, int, int], dest: Path) -> None:
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as im:
-        if not (0 <= box[0] < box[2] <= im.width and 0 <= box[1] < box[3] <= im.height):
-            raise ValueError(f"tile box {box} outside the {im.width}x{im.height} image")
-        tile = im.convert("RGB").crop(box)
-    tile.save(dest, format="PNG")
+    im = _decoded.get(sha256)
+    if im is None:
+        with Image.open(io.BytesIO(data)) as opened:
+            im = opened.convert("RGB")
+        _decoded.clear()
+        _decoded[sha256] = im
+    if not (0 <= box[0] < box[2] <= im.width and 0 <= box[1] < box[3] <= im.height):
+        raise ValueError(f"tile box {box} outside the {im.width}x{im.height} image")
+    im.crop(box).save(dest, format="PNG")
 
 
 def build(args: argparse.Namespace) -> int:
@@ -247,7 +254,7 @@ def build(args: argparse.Namespace) -> int:
             try:
                 if box:
                     if args.force or not dest.exists():
-                        write_tile(data, box, dest)
+                        write_tile(data, digest, box, dest)
                         fresh += 1
                 elif args.force or not dest.exists() or hashlib.sha256(dest.read_bytes()).hexdigest() != digest:
                     dest.write_bytes(data)

@@ -316,7 +316,10 @@ def _cheatsheet_checkpoints(mirror: Path) -> dict[str, str]:
 
 
 def select_cheatsheet(sel: Selection, mirror: Path) -> None:
-    """SupaGruen/StableDiffusion-CheatSheet (MIT): artist-style previews, checkpoint per image in src/data.js."""
+    """SupaGruen/StableDiffusion-CheatSheet (MIT): artist-style previews, checkpoint per image in src/data.js.
+
+    The 1024-px previews are 2x2 collages and are cut into their four tiles; img/types are single images.
+    """
     licence = "MIT (LICENSE.md)"
     ckpts = _cheatsheet_checkpoints(mirror)
     for b in inventory(mirror, "SupaGruen/StableDiffusion-CheatSheet", ("img/",)):
@@ -327,14 +330,17 @@ def select_cheatsheet(sel: Selection, mirror: Path) -> None:
             sel.add(b, licence, "fake", "sd-unknown", "", "",
                     "art-media prompt example; checkpoint not stated (512x640); lossy WEBP as published")
             continue
+        # each 1024-px preview is a 2x2 collage of four 512-px samples (seams at 512, checked)
+        tiles = tuple(inset(x) for x in ((0, 0, 512, 512), (512, 0, 1024, 512), (0, 512, 512, 1024),
+                                         (512, 512, 1024, 1024)))
         ckpt = ckpts.get(b.path.split("/")[-1], "")
         if not ckpt:
             sel.add(b, licence, "fake", "sd-unknown", "", "",
-                    "artist-style preview; checkpoint not stated in src/data.js; lossy WEBP as published")
+                    "artist-style preview collage; checkpoint not stated in src/data.js; lossy WEBP as published",
+                    tiles)
             continue
         sel.add(b, licence, "fake", "sd1.5-finetune", "", ckpt,
-                "artist-style preview (src/data.js names the checkpoint); lossy WEBP as published, "
-                "1024 px (likely upscaled with hires fix)")
+                "artist-style preview collage (src/data.js names the checkpoint); lossy WEBP as published", tiles)
 
 
 HUNYUAN_LICENCE = (
@@ -853,10 +859,14 @@ def select_openalpr(sel: Selection, mirror: Path) -> None:
         if b.present and not b.error and _white_corners(mirror, b):
             sel.exclude(b, "rotated by hand onto a white canvas (white corners)")
             continue
-        maker = maker_of(b.make) or "unknown"
+        maker = maker_of(b.make)
         if b.make.startswith("T-Mobile"):
             maker = "t-mobile"
-        extra = "car / licence-plate photo" + ("" if maker != "unknown" else "; no camera make in EXIF")
+        if not maker:
+            # without camera EXIF these may be web images (press photos, possibly renders): not provably photos
+            sel.exclude(b, "no camera make in EXIF: origin unknown (could be a press image or render)")
+            continue
+        extra = "car / licence-plate photo"
         if b.format == "PNG":
             extra += "; camera photo stored as PNG"
         sel.add(b, licence, "real", "camera", maker, b.model, camera_note(b, extra))
