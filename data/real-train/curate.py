@@ -14,9 +14,12 @@ themselves stay out of git; ``scripts/real_data.py build`` fetches them back.
 Rules that hold for every repository (issue 19):
   * the reserved repositories are never read;
   * no file listed in ../shared/real-world-dev/SOURCES.md (by repository and
-    path) and no file whose bytes equal an original there (by sha256);
+    path) and no file whose bytes equal one of its originals or one of its
+    listed files readable from a mirror (by sha256);
   * no photo of a reserved maker (by EXIF Make, model or file/folder name);
-  * nothing whose shorter side is under 256 px, nothing that does not decode.
+  * nothing whose shorter side is under 256 px (a tile cut from a grid may be
+    a few pixels less), nothing that does not decode, no second copy of the
+    same bytes.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from PIL import Image
 Image.MAX_IMAGE_PIXELS = None  # camera files are large but trusted git blobs
 
 HERE = Path(__file__).resolve().parent
-DEV_DIR_DEFAULT = Path("/work/shared/real-world-dev")
+DEV_DIR_DEFAULT = HERE.parent.parent.parent / "shared" / "real-world-dev"  # ../shared beside the checkout
 COLUMNS = (
     "repo", "commit", "path", "licence", "label", "family", "maker", "model",
     "sha256", "width", "height", "format", "note",
@@ -169,7 +172,8 @@ MAKER_ALIASES = {
     "casio": "casio", "ricoh": "ricoh", "sanyo": "sanyo", "nokia": "nokia", "hmd": "nokia",
     "motorola": "motorola", "lge": "lg", "lg": "lg", "blackberry": "blackberry", "reconyx": "reconyx",
     "bushnell": "bushnell", "polaroid": "polaroid", "google": "google", "jolla": "jolla",
-    "parrot": "parrot", "xiaomi": "xiaomi", "huawei": "huawei", "tcl": "tcl", "oneplus": "oneplus", "hasselblad": "hasselblad",
+    "parrot": "parrot", "xiaomi": "xiaomi", "huawei": "huawei", "tcl": "tcl", "oneplus": "oneplus",
+    "hasselblad": "hasselblad",
 }
 
 
@@ -524,7 +528,8 @@ def select_apple_coreml(sel: Selection, mirror: Path) -> None:
         version = re.search(r"modelVersion_(.*)\.png$", name)
         if version:
             if "computeUnit_CPU_AND_GPU" not in name:
-                sel.exclude(b, "same prompt and seed as the CPU_AND_GPU file (near duplicate from another compute unit)")
+                sel.exclude(b, "same prompt and seed as the CPU_AND_GPU file "
+                               "(near duplicate from another compute unit)")
                 continue
             family, model = families[version.group(1)]
             sel.add(b, licence, "fake", family, "", f"{model} (Core ML, CPU_AND_GPU)", "README sample, 512 px")
@@ -961,7 +966,8 @@ SDCPP_FAMILIES = (
 # quantization ladders of one prompt and seed: keep the ends, leave the near duplicates in between
 SDCPP_SKIP = {"assets/q4_1.png", "assets/q5_0.png", "assets/q5_1.png", "assets/q8_0.png",
               "assets/flux/flux1-dev-q3_k.png", "assets/flux/flux1-dev-q4_0.png", "assets/flux/flux1-dev-q4_k.png",
-              "assets/z_image/q3_K.png", "assets/z_image/q4_0.png", "assets/z_image/q4_K.png", "assets/z_image/q5_0.png",
+              "assets/z_image/q3_K.png", "assets/z_image/q4_0.png", "assets/z_image/q4_K.png",
+              "assets/z_image/q5_0.png",
               "assets/z_image/q6_K.png"}
 
 
@@ -1008,7 +1014,8 @@ def select_cloneofsimo_lora(sel: Selection, mirror: Path) -> None:
     singles = {"disney_lora.jpg", "lion_illust.jpg", "lora_just_text_encoder.jpg", "lora_just_unet.jpg",
                "lora_with_clip_and_illust.jpg", "pop_art.jpg"}
     grids = {
-        "lora_pti_example.jpg": tuple((x, y, x + 512, y + 512) for y in range(0, 1536, 512) for x in range(0, 2048, 512)),
+        "lora_pti_example.jpg": tuple(
+            (x, y, x + 512, y + 512) for y in range(0, 1536, 512) for x in range(0, 2048, 512)),
         "lora_with_clip_4x4_training_progress.jpg": tuple(
             (x, y, x + 512, y + 512) for y in range(0, 2048, 512) for x in range(0, 2048, 512)),
         "lora_some_tweaks.jpg": ((0, 0, 512, 512), (512, 0, 1024, 512)),
@@ -1028,7 +1035,8 @@ SKIMAGE_PHOTOS = {
     "src/_skimage2/data/chelsea.png": "CC0 (data/_fetchers.py: 'CC0 by the photographer (Stefan van der Walt)')",
     "src/_skimage2/data/coffee.png": "CC0 (data/_fetchers.py: 'CC0 by the photographer (Rachel Michetti)')",
     "src/_skimage2/data/rocket.jpg": "public domain (data/_fetchers.py: SpaceX photo 'released in the public domain')",
-    "src/_skimage2/data/astronaut.png": "public domain (data/_fetchers.py: NASA photo, 'released into the public domain')",
+    "src/_skimage2/data/astronaut.png":
+        "public domain (data/_fetchers.py: NASA photo, 'released into the public domain')",
 }
 
 
