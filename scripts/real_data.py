@@ -124,7 +124,8 @@ def manifest_row(row: dict[str, str]) -> dict[str, str]:
 
 # ---------------------------------------------------------------- check
 
-def _dev_set(dev: Path) -> tuple[set[tuple[str, str]], set[str]]:
+def _dev_set(dev: Path, mirror: Path | None = None) -> tuple[set[tuple[str, str]], set[str]]:
+    """(repo, path) pairs of the dev set, and the sha256 of its originals and of every listed file a mirror holds."""
     pairs: set[tuple[str, str]] = set()
     for line in (dev / "SOURCES.md").read_text(encoding="utf-8").splitlines():
         cells = [c.strip() for c in line.split("|")]
@@ -132,13 +133,20 @@ def _dev_set(dev: Path) -> tuple[set[tuple[str, str]], set[str]]:
             if re.fullmatch(r"[\w.-]+/[\w.-]+", cell) and cells[i + 1].startswith("`"):
                 pairs.add((cell, cells[i + 2]))
     shas = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (dev / "originals").iterdir() if p.is_file()}
+    for repo, path in sorted(pairs) if mirror is not None else ():
+        gd = git_dir(mirror, repo)
+        if repo in RESERVED_REPOS or not gd.is_dir():
+            continue
+        got = subprocess.run(["git", "--git-dir", str(gd), "cat-file", "blob", f"HEAD:{path}"], capture_output=True)
+        if got.returncode == 0:
+            shas.add(hashlib.sha256(got.stdout).hexdigest())
     return pairs, shas
 
 
-def problems(rows: list[dict[str, str]], dev: Path | None) -> list[str]:
+def problems(rows: list[dict[str, str]], dev: Path | None, mirror: Path | None = None) -> list[str]:
     """Rule violations: reserved repositories and makers, dev-set files, duplicates."""
     found = []
-    pairs, shas = _dev_set(dev) if dev is not None else (set(), set())
+    pairs, shas = _dev_set(dev, mirror) if dev is not None else (set(), set())
     seen: dict[tuple[str, str], str] = {}
     for row in rows:
         where = f"{row['repo']}:{row['path']}"
@@ -209,7 +217,7 @@ def build(args: argparse.Namespace) -> int:
         rows = [r for r in rows if not any(s.lower() in r["licence"].lower() for s in args.skip_licence)]
     if args.only_repo:
         rows = [r for r in rows if r["repo"] in args.only_repo]
-    found = problems(rows, args.dev if args.dev and args.dev.is_dir() else None)
+    found = problems(rows, args.dev if args.dev and args.dev.is_dir() else None, args.mirror)
     if found:
         print("sources.csv breaks the data rules; fix these rows first:", *found, sep="\n  ", file=sys.stderr)
         return 2
@@ -323,7 +331,7 @@ def check(args: argparse.Namespace) -> int:
     if not args.dev.is_dir():
         print(f"{args.dev}: no dev set here; pass --dev to check against it", file=sys.stderr)
         return 2
-    found = problems(rows, args.dev)
+    found = problems(rows, args.dev, args.mirror if args.mirror.is_dir() else None)
     for line in found:
         print(line)
     print(f"{len(rows)} rows checked, {len(found)} problem(s)", file=sys.stderr)
@@ -360,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--markdown", action="store_true", help="print markdown tables")
     s.set_defaults(func=stats)
     c = sub.add_parser("check", help="check sources.csv against the dev set, reserved repositories and makers")
+    c.add_argument("--mirror", type=Path, default=Path("/work/.mirror"),
+                   help="mirrors used to hash the dev set's listed files too, where present (default: %(default)s)")
     c.set_defaults(func=check)
     args = ap.parse_args(argv)
     try:
