@@ -58,7 +58,7 @@ def test_recipe_rejects_bad_values_and_round_trips():
 
 
 def test_train_forensic_bundle_round_trip(tmp_path):
-    manifest = _make_manifest(tmp_path)
+    manifest = _make_manifest(tmp_path, n=45)  # the trees need 20 samples a leaf
     cache = tmp_path / "cache"
     bundle = train_detector(manifest, tmp_path / "det", backbone="forensic", cache_dir=cache, progress=False,
                             data_licences={"example/repo": "MIT"}, history=HistoryMatching(crops=(128,)))
@@ -93,3 +93,20 @@ def test_bundle_with_other_features_is_refused(tmp_path):
 def test_forensic_needs_its_own_backbone(tmp_path):
     with pytest.raises(ConfigError, match="forensic"):
         train_detector(_make_manifest(tmp_path, n=6), tmp_path / "d", backbone="cnn-small", head="forensic", progress=False)
+
+
+def test_cap_per_family_keeps_photos_and_a_stable_choice(tmp_path):
+    from synthtrace.io.manifest import read_manifest
+    from synthtrace.train_forensic import capped
+
+    lines = ["path,label,source,family,split"] + [f"a{i}.png,fake,big,big,train" for i in range(30)]
+    lines += [f"b{i}.png,fake,small,small,train" for i in range(3)] + [f"r{i}.jpg,real,cam,,train" for i in range(40)]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    m = read_manifest(tmp_path / "m.csv")
+    c = capped(m, 5)
+    fam = [r.family for r in c if r.label == "fake"]
+    assert fam.count("big") == 5 and fam.count("small") == 3 and sum(r.label == "real" for r in c) == 40
+    assert [r.path for r in capped(m, 5)] == [r.path for r in c]
+    assert capped(m, None) is m
+    with pytest.raises(ConfigError, match="max_per_family"):
+        HistoryMatching(max_per_family=0)

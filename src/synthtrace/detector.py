@@ -16,6 +16,9 @@ Kinds:
   plus its linear head (``heads/lora.py``); the whole tower is in model.safetensors and
   its transformers config in ``head.params``, so loading needs neither peft nor the
   original checkpoint.
+- ``forensic``: hand-built forensic features of the pixels (``features/forensic.py``)
+  → boosted trees kept as arrays (``heads/forensic.py``); the feature names are in
+  ``backbone.features`` and checked on load. The shipped real-image detector is one.
 - ``clip_fc`` / ``resnet_fc``: published detectors converted by ``synthtrace.zoo``
   (see docs/zoo.md); uncalibrated (no FPR thresholds) until calibrated.
 """
@@ -43,10 +46,13 @@ from synthtrace.records import Detection
 
 BUNDLE_FORMAT = 1
 ZOO_KINDS = ("clip_fc", "resnet_fc")  # converted published detectors, see synthtrace.zoo
-KINDS = ("linear_probe", "cnn-small", "multilayer", "finetuned", *ZOO_KINDS)
+KINDS = ("linear_probe", "cnn-small", "multilayer", "finetuned", "forensic", *ZOO_KINDS)
 CONFIG_KEYS = ("format", "synthtrace_version", "kind", "backbone", "preprocess", "head", "labels", "calibration", "training",
                "validation")
 WEIGHTS_FILE = "model.safetensors"
+BUILTIN = "builtin"
+BUILTIN_DIR = Path(__file__).resolve().parent / "weights" / "real-forensic"
+"""The real-image detector shipped in the package (docs/real-world.md); ``from_pretrained("builtin")`` loads it."""
 # Operating points a user can pick; "fpr_0.05" = the threshold that flagged 5 % of
 # validation reals, "0.5" = calibrated probability 0.5.
 OPERATING_POINTS = ("fpr_0.01", "fpr_0.05", "0.5")
@@ -107,11 +113,12 @@ class DetectorBundle:
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, precision: str = "fp32", compile: bool = False) -> DetectorBundle:
-        """Load a bundle directory; errors name the directory and what to do.
+        """Load a bundle directory (or ``"builtin"``, the shipped real-image detector); errors name
+        the directory and what to do.
 
         ``precision`` ("fp32", "bf16", "int8") and ``compile`` choose the CPU fast path of a
         linear_probe bundle's hf: backbone (docs/cpu-speed.md); other kinds run in float32."""
-        d = Path(directory)
+        d = BUILTIN_DIR if str(directory) == BUILTIN else Path(directory)
         cfg_path = d / "config.json"
         if not cfg_path.is_file():
             raise BundleError(f"{d}: not a detector bundle (no config.json). Train one with `synthtrace train` or check the path.")
@@ -158,6 +165,13 @@ class DetectorBundle:
             from synthtrace.heads.lora import FineTunedClassifier
 
             bundle.model = FineTunedClassifier.from_state(cfg["head"]["params"], load_torch(str(weights)), where=str(weights))
+        elif bundle.kind == "forensic":
+            from synthtrace.features.forensic import FEATURE_NAMES
+            from synthtrace.heads.forensic import ForensicHead
+
+            _check_forensic_features(cfg["backbone"], cfg_path)
+            bundle.model = ForensicHead.from_state(cfg["head"]["params"], load_numpy(str(weights)),
+                                                   n_features=len(FEATURE_NAMES), where=str(weights))
         elif bundle.kind in ZOO_KINDS:
             from synthtrace.zoo.models import load_model
 
@@ -205,6 +219,10 @@ class DetectorBundle:
             clf = CNNSmallClassifier(self.model.config)
             clf.model_ = self.model
             return clf.decision_function(images)
+        if self.kind == "forensic":
+            from synthtrace.features.forensic import forensic_matrix
+
+            return self.model.decision_function(forensic_matrix(images)) if len(images) else np.zeros(0, np.float32)
         if self.kind in ZOO_KINDS:
             from synthtrace.zoo.models import score_images
 
@@ -258,6 +276,16 @@ class DetectorBundle:
         ]
 
 
+def _check_forensic_features(backbone: dict[str, Any], where: Path) -> None:
+    """A forensic bundle names its features; they must be this synthtrace's, in this order."""
+    from synthtrace.features.forensic import FEATURE_NAMES
+
+    if list(backbone.get("features") or []) != list(FEATURE_NAMES):
+        raise BundleError(f"{where}: the bundle was trained on other forensic features than this synthtrace computes "
+                          f"({len(backbone.get('features') or [])} named, {len(FEATURE_NAMES)} here); re-train it with "
+                          "`synthtrace train --backbone forensic` or use the synthtrace version that wrote it")
+
+
 def _check_validation(block: Any, where: str) -> dict[str, Any]:
     """The validation block, type-checked (fields in docs/verdict.md); older bundles have none."""
     if not isinstance(block, dict):
@@ -281,4 +309,4 @@ def _check_validation(block: Any, where: str) -> dict[str, Any]:
     return dict(block)
 
 
-__all__ = ["DetectorBundle", "OPERATING_POINTS"]
+__all__ = ["BUILTIN", "DetectorBundle", "OPERATING_POINTS"]

@@ -16,7 +16,8 @@ or more *views* that carry the same kinds of history whatever the class:
 4. half the views of either class are saved once more as JPEG at quality 90.
 
 Every random choice comes from the file's path and the view number, so a rebuild
-gives the same views.
+gives the same views. Generated images are capped per family (``max_per_family``),
+chosen by a hash of the path.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ class HistoryMatching:
     resave: float = 0.5  # share of views (both classes) saved again as JPEG
     resave_quality: int = 90
     balance_views: bool = True  # more views per image for the smaller class, up to 4
+    # at most this many generated images of one family (chosen by a hash of the path), so that
+    # one prolific source does not make up the class; None keeps every image
+    max_per_family: int | None = 400
 
     def __post_init__(self) -> None:
         for name in ("real_resize", "fake_resize", "fake_jpeg", "resave"):
@@ -66,6 +70,8 @@ class HistoryMatching:
         qlo, qhi = self.fake_jpeg_quality
         if not 1 <= qlo <= qhi <= 100 or not 1 <= self.resave_quality <= 100:
             raise ConfigError("history matching: JPEG qualities must lie in 1..100 (low <= high)")
+        if self.max_per_family is not None and self.max_per_family < 1:
+            raise ConfigError(f"history matching: max_per_family={self.max_per_family!r}, expected >= 1 or None")
         if not self.crops or min(self.crops) < 64:
             raise ConfigError(f"history matching: crops={self.crops!r}, expected sizes of at least 64 pixels")
 
@@ -162,13 +168,27 @@ class ManifestViews:
     skipped: tuple[str, ...] = ()
 
 
+def capped(manifest: Manifest, max_per_family: int | None) -> Manifest:
+    """The manifest with at most ``max_per_family`` generated rows per family (family, else
+    source), chosen by the sha1 of the path so the choice survives rebuilds; photos all kept."""
+    if max_per_family is None:
+        return manifest
+    by_family: dict[str, list] = {}
+    for r in manifest:
+        if r.label == "fake":
+            by_family.setdefault(r.family or r.source, []).append(r)
+    keep = {id(r) for rows in by_family.values()
+            for r in sorted(rows, key=lambda r: hashlib.sha1(r.path.encode()).hexdigest())[:max_per_family]}
+    return Manifest(manifest.root, tuple(r for r in manifest if r.label != "fake" or id(r) in keep))
+
+
 def manifest_views(
     manifest: Manifest, recipe: HistoryMatching = HistoryMatching(), *, cache_dir: str | Path | None = None,
     workers: int | None = None, on_done: Callable[[int], None] | None = None,
 ) -> ManifestViews:
     """``view_features`` of every row without a mask, cached in ``cache_dir`` under a key of the
     manifest's digest and the recipe (a rebuilt cache with other bytes gets another key)."""
-    m = manifest.where(mask_path="")
+    m = capped(manifest.where(mask_path=""), recipe.max_per_family)
     key = hashlib.sha256((m.digest() + json.dumps(recipe.to_dict(), sort_keys=True)).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"views-{key}.npz" if cache_dir is not None else None
     if cached is not None and cached.is_file():

@@ -32,13 +32,6 @@ def test_upsampled_image_survives_a_down_up_copy_at_its_own_factor():
     assert gap(up) > gap(_noise(192, seed=2)) + 0.5
 
 
-def test_nearest_upsampling_shows_in_the_neighbouring_pixel_relations():
-    up = np.repeat(np.repeat(_noise(64, seed=3), 2, axis=0), 2, axis=1)
-    f = forensic_features(up)
-    # every pixel equals its 2x2 block's first: the relations collapse to the floor
-    assert _feature(f, "npr_01") < _feature(forensic_features(_noise(128, seed=4)), "npr_01") - 3.0
-
-
 def test_clipped_share_counts_saturated_pixels():
     img = np.full((128, 128, 3), 128, np.uint8)
     img[:32] = 255

@@ -8,7 +8,6 @@ image's own residual energy wherever it can be, so that sharp-versus-soft conten
 
 - re-sampling consistency: how much of the fine detail survives a bicubic
   down-then-up copy at factors 2, 3, 4 and 8 (decoders up-sample latents 8x);
-- neighbouring-pixel relations (NPR): each 2x2 block's pixels against its first;
 - the residual's radial power spectrum (shape only) and its peaks at k/8 cycles;
 - the residual's autocorrelation at lags 1-4 and 8;
 - the residual's level, tails and how its level follows brightness (camera noise
@@ -22,8 +21,10 @@ would measure the file's compression history rather than its origin.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
+import scipy.fft
 from PIL import Image
 from scipy import ndimage as ndi
 
@@ -41,7 +42,6 @@ _KERNEL = np.array([[-1, 2, -1], [2, -4, 2], [-1, 2, -1]], np.float32) / 4
 
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"resample_x{k}" for k in _FACTORS),
-    *(f"npr_{dy}{dx}" for dy in (0, 1) for dx in (0, 1)),
     *(f"radial_{i}" for i in range(_RADIAL_BINS)),
     *(f"peak_{k}8_{axis}" for k in (1, 2, 3, 4) for axis in ("x", "y", "xy")),
     *(f"autocorr_{lag}_{axis}" for lag in _LAGS for axis in ("x", "y")),
@@ -66,22 +66,31 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
     return arr[..., :3].astype(np.float32) @ _LUMA
 
 
-def _radial_profile(power: np.ndarray) -> np.ndarray:
-    h, w = power.shape
-    r = np.hypot(np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]) / 0.5
-    idx = np.minimum((r * _RADIAL_BINS).astype(int), _RADIAL_BINS - 1).ravel()
-    total = np.bincount(idx, power.ravel(), _RADIAL_BINS)
-    count = np.bincount(idx, None, _RADIAL_BINS)
-    prof = total / np.maximum(count, 1)
+@lru_cache(maxsize=16)
+def _radial_bins(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Radial bin of every bin of a (h, w // 2 + 1) half spectrum, and the bins' sizes."""
+    r = np.hypot(np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :]) / 0.5
+    idx = np.minimum((r * _RADIAL_BINS).astype(np.intp), _RADIAL_BINS - 1).ravel()
+    return idx, np.maximum(np.bincount(idx, None, _RADIAL_BINS), 1)
+
+
+def _radial_profile(power: np.ndarray, w: int) -> np.ndarray:
+    idx, count = _radial_bins(power.shape[0], w)
+    prof = np.bincount(idx, power.ravel(), _RADIAL_BINS) / count
     return np.log(prof / max(prof.sum(), 1e-12) + 1e-12)
 
 
-def _peak(log_power: np.ndarray, iy: int, ix: int) -> float:
-    """Height of one spectral bin above the median of its 7x7 neighbourhood (wrapping)."""
-    h, w = log_power.shape
-    ys = (np.arange(iy - 3, iy + 4) % h)[:, None]
-    xs = (np.arange(ix - 3, ix + 4) % w)[None, :]
-    return float(log_power[iy, ix] - np.median(log_power[ys, xs]))
+def _peak(log_half: np.ndarray, w: int, iy: int, ix: int) -> float:
+    """Height of one spectral bin above the median of its 7x7 neighbourhood in the full
+    (h, w) spectrum, read from the real FFT's half plane: bin (y, x) with x outside
+    0..w/2 is the mirror bin (-y, -x), which has the same power."""
+    h = log_half.shape[0]
+    ys = np.arange(iy - 3, iy + 4)[:, None] + np.zeros((1, 7), int)
+    xs = (np.arange(ix - 3, ix + 4)[None, :] + np.zeros((7, 1), int)) % w
+    mirror = xs > w // 2
+    ys = np.where(mirror, -ys, ys) % h
+    xs = np.where(mirror, w - xs, xs)
+    return float(log_half[iy % h, ix] - np.median(log_half[ys, xs]))
 
 
 def forensic_features(rgb: np.ndarray) -> np.ndarray:
@@ -100,21 +109,16 @@ def forensic_features(rgb: np.ndarray) -> np.ndarray:
         copy = img.resize((max(w // k, 1), max(h // k, 1)), Image.BICUBIC).resize((w, h), Image.BICUBIC)
         f.append(np.log(np.mean(np.abs(x - np.asarray(copy, np.float32))) + 1e-3) - log_level)
 
-    even = x[: h // 2 * 2, : w // 2 * 2]
-    anchor = even[0::2, 0::2]
-    for dy in (0, 1):
-        for dx in (0, 1):
-            f.append(np.log(np.mean(np.abs(even[dy::2, dx::2] - anchor)) + 1e-3) - log_level)
-
     # x minus its 3x3 mean: unlike the separable kernel above, it keeps the axes of the spectrum
     rr = (x - ndi.uniform_filter(x, 3, mode="reflect"))[: h // 8 * 8, : w // 8 * 8]
-    power = np.abs(np.fft.fft2(rr - rr.mean())) ** 2
-    f += list(_radial_profile(power))
+    # the real FFT's half plane: a real signal's spectrum is symmetric, the other half adds nothing
+    power = np.abs(scipy.fft.rfft2(rr - rr.mean(), workers=1)) ** 2
+    ph, pw = rr.shape
+    f += list(_radial_profile(power, pw))
     log_power = np.log(power + 1e-9)
-    ph, pw = power.shape
     for k in (1, 2, 3, 4):
         iy, ix = ph * k // 8, pw * k // 8
-        f += [_peak(log_power, 0, ix), _peak(log_power, iy, 0), _peak(log_power, iy, ix)]
+        f += [_peak(log_power, pw, 0, ix), _peak(log_power, pw, iy, 0), _peak(log_power, pw, iy, ix)]
 
     rn = (r - r.mean()) / (r.std() + 1e-6)
     for lag in _LAGS:
