@@ -1050,6 +1050,24 @@ def select_skimage(sel: Selection, mirror: Path) -> None:
         sel.add(b, SKIMAGE_PHOTOS[b.path], "real", "camera", "unknown", "", camera_note(b, extra))
 
 
+# demo mosaic: each image carries a size label in its top-left corner and a caption strip below it,
+# so the boxes start 48 px lower than the image top and stop at the caption
+LUMINA_TILES = ((23, 19, 414, 800), (422, 19, 1166, 390), (422, 439, 781, 800), (795, 439, 1166, 800),
+                (1177, 19, 1568, 800), (23, 842, 414, 1232), (422, 842, 1166, 1232), (1177, 842, 1568, 1232))
+
+
+def select_lumina_t2x(sel: Selection, mirror: Path) -> None:
+    """Alpha-VLLM/Lumina-T2X (MIT): the README demo mosaic of Lumina text-to-image samples, cut into tiles."""
+    for b in inventory(mirror, "Alpha-VLLM/Lumina-T2X", ("assets/",)):
+        if b.path == "assets/images/demo_image.png":
+            boxes = tuple(inset((x0, y0 + 48, x1, y1)) for x0, y0, x1, y1 in LUMINA_TILES)
+            sel.add(b, "MIT (LICENSE)", "fake", "lumina", "", "Lumina-T2X / Lumina-Next text-to-image (README demo)",
+                    "README demo mosaic; samples of 1-2K px shown at 350-750 px (labels and captions left out)",
+                    boxes)
+        else:
+            sel.exclude(b, "figure, logo, chart or resolution-extrapolation comparison grid with labels")
+
+
 SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "drewnoakes/digicam_corpus": select_digicam_corpus,
     "drewnoakes/metadata-extractor-images": select_metadata_extractor_images,
@@ -1090,6 +1108,7 @@ SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "leejet/stable-diffusion.cpp": select_sdcpp,
     "cloneofsimo/lora": select_cloneofsimo_lora,
     "scikit-image/scikit-image": select_skimage,
+    "Alpha-VLLM/Lumina-T2X": select_lumina_t2x,
 }
 
 
