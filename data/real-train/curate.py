@@ -1068,6 +1068,39 @@ def select_lumina_t2x(sel: Selection, mirror: Path) -> None:
             sel.exclude(b, "figure, logo, chart or resolution-extrapolation comparison grid with labels")
 
 
+# docs/Model Support.md and Obscure Model Support.md: one prompt (a cat holding a sign on a road), three
+# seeds per base model, shown side by side; "All generations are done on the base model of the relevant class".
+SWARM_MODELS = {
+    "auraflow-02": ("auraflow", "AuraFlow v0.2"), "cascade": ("stable-cascade", "Stable Cascade"),
+    "cosmos-predict2-14b": ("cosmos", "Cosmos-Predict2 14B text-to-image"), "ernie": ("ernie-image", "ERNIE-Image"),
+    "flux-dev": ("flux", "FLUX.1 [dev]"), "flux-schnell": ("flux", "FLUX.1 [schnell]"), "flux2": ("flux2", "FLUX.2"),
+    "hidream-i1-dev": ("hidream", "HiDream-I1 dev"), "hidreamo1": ("hidream", "HiDream-O1"),
+    "hy-img-21": ("hunyuan-image", "HunyuanImage 2.1"), "krea2": ("krea", "Krea 2"), "lens": ("lens", "Lens"),
+    "pixart-sigma-xl-2": ("pixart", "PixArt-Sigma XL 2"), "qwen-image": ("qwen-image", "Qwen-Image"),
+    "sana-1600m": ("sana", "Sana 1600M 1024"), "sd15": ("sd1.x", "SD 1.5"), "sd35l": ("sd3", "SD 3.5 Large"),
+    "sd35m": ("sd3", "SD 3.5 Medium"), "sd3m": ("sd3", "SD 3 Medium"), "sdxl": ("sdxl", "SDXL base 1.0"),
+    "zimage": ("z-image", "Z-Image"),
+}
+
+
+def select_swarmui(sel: Selection, mirror: Path) -> None:
+    """mcmonkeyprojects/SwarmUI (MIT): the model-support docs' side-by-side samples, cut into their tiles."""
+    licence = "MIT (LICENSE.txt)"
+    for b in inventory(mirror, "mcmonkeyprojects/SwarmUI", ("docs/images/models/",)):
+        stem = b.path.split("/")[-1].rsplit(".", 1)[0]
+        if stem not in SWARM_MODELS:
+            sel.exclude(b, "model not listed")
+            continue
+        family, model = SWARM_MODELS[stem]
+        note = "docs sample of the base model (same prompt for every model)"
+        if b.present and b.width == 3 * b.height:  # three samples side by side
+            side = b.height
+            boxes = tuple(inset((i * side, 0, (i + 1) * side, side)) for i in range(3))
+            sel.add(b, licence, "fake", family, "", model, note + ", one of three seeds", boxes)
+        else:
+            sel.add(b, licence, "fake", family, "", model, note)
+
+
 SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "drewnoakes/digicam_corpus": select_digicam_corpus,
     "drewnoakes/metadata-extractor-images": select_metadata_extractor_images,
@@ -1109,6 +1142,7 @@ SELECTORS: dict[str, Callable[[Selection, Path], None]] = {
     "cloneofsimo/lora": select_cloneofsimo_lora,
     "scikit-image/scikit-image": select_skimage,
     "Alpha-VLLM/Lumina-T2X": select_lumina_t2x,
+    "mcmonkeyprojects/SwarmUI": select_swarmui,
 }
 
 
