@@ -20,8 +20,11 @@ or val from the sha256 of the original file (about 85/15, the same on every
 machine, and every tile of one grid in the same split); scene_id is the first
 16 hex digits of that sha256, so tiles of one grid share it.
 
-Only the standard library, Pillow and numpy are used, so it runs without the
-synthtrace package installed.
+Only the standard library and Pillow (to cut tiles) are used, so it runs
+without the synthtrace package installed. A file that fails (blob missing,
+sha256 differs) is listed at the end and the rest is still built (exit status 1);
+a missing mirror stops the build with the list of repositories to fetch, unless
+--skip-missing is given.
 """
 
 from __future__ import annotations

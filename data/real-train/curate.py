@@ -1085,13 +1085,18 @@ SWARM_MODELS = {
 
 def select_swarmui(sel: Selection, mirror: Path) -> None:
     """mcmonkeyprojects/SwarmUI (MIT): the model-support docs' side-by-side samples, cut into their tiles."""
-    licence = "MIT (LICENSE.txt)"
     for b in inventory(mirror, "mcmonkeyprojects/SwarmUI", ("docs/images/models/",)):
         stem = b.path.split("/")[-1].rsplit(".", 1)[0]
         if stem not in SWARM_MODELS:
             sel.exclude(b, "model not listed")
             continue
         family, model = SWARM_MODELS[stem]
+        if family == "hunyuan-image":
+            # the generator's own licence also speaks about outputs; say so, so that --skip-licence Hunyuan works
+            licence = ("MIT (LICENSE.txt); the model is under the Tencent Hunyuan Community License "
+                       "(no rights claimed in outputs; not licensed in the EU)")
+        else:
+            licence = "MIT (LICENSE.txt)"
         note = "docs sample of the base model (same prompt for every model)"
         if b.present and b.width == 3 * b.height:  # three samples side by side
             side = b.height
