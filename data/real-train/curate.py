@@ -350,7 +350,7 @@ def select_cheatsheet(sel: Selection, mirror: Path) -> None:
 HUNYUAN_LICENCE = (
     "Tencent Hunyuan Community License (LICENSE.txt): use, reproduce and distribute, Territory = worldwide "
     "except the EU (s.5c: no use outside the Territory); s.5b bars using Outputs to improve another large "
-    "language model; s.4d Tencent claims no rights in Outputs. A detector is neither an LLM nor a Model "
+    "language model; s.6d Tencent claims no rights in Outputs. A detector is neither an LLM nor a Model "
     "Derivative (s.1g). NOT licensed for use in the EU."
 )
 
