@@ -194,6 +194,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{cond}] leave-one-family-out: " + ", ".join(f"{k} {v['auc']:.3f}" for k, v in lofo.items())
               + f"; mean {res['leave_one_family_out_mean_auc']:.3f}")
         print(f"[{cond}] trap statistics AUC: " + ", ".join(f"{k} {v:.3f}" for k, v in res["trap_statistics_auc"].items()))
+    if args.write_validation:
+        from synthtrace.verdict import validation_block
+
+        if args.detector == "fit":
+            ap.error("--write-validation needs a bundle folder or 'builtin' as --detector")
+        det.validation = validation_block(
+            np.r_[y, y].astype(int), np.r_[probs["png"], probs["jpeg90"]],
+            data="real-world: ../shared/real-world-dev pixels/ (PNG crops) + pixels-jpeg90/ (JPEG q90 copies), "
+                 "validation only", real_world=True,
+            auc_png=report["png"]["detector"]["auc"], auc_jpeg90=report["jpeg90"]["detector"]["auc"],
+            auc_jpeg_matched=report["jpeg-matched"]["detector"]["auc"],
+            leave_one_family_out_mean_auc={c: report[c]["leave_one_family_out_mean_auc"] for c in ("png", "jpeg90")},
+            per_family_auc_png=report["png"]["detector"]["per_family"])
+        det.save_pretrained(BUILTIN_DIR if args.detector == "builtin" else args.detector)
+        print(f"validation block written: reliability {det.validation['reliability']}, AUC {det.validation['auc']}")
     if args.verdict:
         from synthtrace.scan import scan_file
 
@@ -213,21 +228,6 @@ def main(argv: list[str] | None = None) -> int:
             report[cond]["verdict"] = v
             print(f"[{cond}] verdict: fused-score AUC {v['fused_auc']:.3f}; {right}/{calls} calls right; cameras called "
                   f"likely generated {v['cameras_called_generated']}/{v['n_camera']}")
-    if args.write_validation:
-        from synthtrace.verdict import validation_block
-
-        if args.detector == "fit":
-            ap.error("--write-validation needs a bundle folder or 'builtin' as --detector")
-        det.validation = validation_block(
-            np.r_[y, y].astype(int), np.r_[probs["png"], probs["jpeg90"]],
-            data="real-world: ../shared/real-world-dev pixels/ (PNG crops) + pixels-jpeg90/ (JPEG q90 copies), "
-                 "validation only", real_world=True,
-            auc_png=report["png"]["detector"]["auc"], auc_jpeg90=report["jpeg90"]["detector"]["auc"],
-            auc_jpeg_matched=report["jpeg-matched"]["detector"]["auc"],
-            leave_one_family_out_mean_auc={c: report[c]["leave_one_family_out_mean_auc"] for c in ("png", "jpeg90")},
-            per_family_auc_png=report["png"]["detector"]["per_family"])
-        det.save_pretrained(BUILTIN_DIR if args.detector == "builtin" else args.detector)
-        print(f"validation block written: reliability {det.validation['reliability']}, AUC {det.validation['auc']}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0

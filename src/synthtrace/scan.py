@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from synthtrace.detector import DetectorBundle
-from synthtrace.errors import SynthtraceError
+from synthtrace.errors import InputError, SynthtraceError
 from synthtrace.io.images import (DEFAULT_MAX_PIXELS, SkippedFile, list_image_files, load_image_bytes,
                                    read_file_bytes)
 from synthtrace.records import Evidence, ScanResult
@@ -119,11 +119,15 @@ def scan_file(path: str | Path, detector: DetectorBundle | None = None, options:
     if detector is not None:
         try:
             detection = detector.detections(detector.score_images([loaded.rgb]), options.operating_point)[0]
+        except InputError as exc:  # an image the detector cannot read (too small): its evidence is missing, not the verdict
+            evidence.append(Evidence(source="detector", name=detector.name, direction="none",
+                                     explanation=f"The detector could not score this image: {exc}", error=str(exc)))
         except Exception as exc:  # keep the batch going; report what failed and where
             return ScanResult(path=str(path), record=loaded.record, evidence=tuple(evidence),
                               error=f"detector failed: {type(exc).__name__}: {exc}")
-        evidence.append(detection_evidence(detection, reliability=_detector_reliability(evidence, detector),
-                                           validation=detector.validation))
+        else:
+            evidence.append(detection_evidence(detection, reliability=_detector_reliability(evidence, detector),
+                                               validation=detector.validation))
     result = ScanResult(path=str(path), record=loaded.record, detection=detection,
                         evidence=tuple(evidence), verdict=decide(evidence))
     if options.localize:

@@ -34,7 +34,7 @@ def _flat(r: ScanResult) -> dict:
 
 def scan(
     paths: list[str] = typer.Argument(..., help="Image files and/or folders (searched recursively); with --out also manifest CSVs and fsspec URLs (s3://...)."),
-    detector: Path = typer.Option(None, "--detector", "-d", help="Detector bundle folder (from `synthtrace train` or the demo)."),
+    detector: str = typer.Option("builtin", "--detector", "-d", help="Detector bundle folder (from `synthtrace train` or the demo), 'builtin' (the real-image detector shipped in the package; docs/real-world.md) or 'none' (provenance and pixel signals only)."),
     operating_point: str = typer.Option("0.5", help="Detector threshold: 0.5 (calibrated probability), fpr_0.05 or fpr_0.01."),
     trust_anchors: Path = typer.Option(None, "--trust-anchors", help="PEM file of C2PA root certificates you trust."),
     provenance: bool = typer.Option(True, "--provenance/--no-provenance", help="Read C2PA, IPTC/XMP, EXIF, generator parameters."),
@@ -62,6 +62,8 @@ def scan(
     """
     from synthtrace.scan import ScanOptions, scan_paths, with_skipped
     from synthtrace.verdict import LABELS
+
+    detector = None if detector.lower() == "none" else detector
 
     options = ScanOptions(operating_point=operating_point, max_pixels=max_pixels, provenance=provenance,
                           signals=signals, watermarks=watermarks, trust_anchors=str(trust_anchors) if trust_anchors else None,
@@ -105,7 +107,7 @@ def scan(
             table.add_row(r.path, label, f["probability"] or "—", escape(why))
         out.print(table)
         if detector is None:
-            err.print("No --detector given: provenance and pixel signals only. Train one with `synthtrace train` or run `synthtrace demo`.")
+            err.print("--detector none: provenance and pixel signals only.")
     if listing.skipped:
         err.print(f"{len(listing.skipped)} file(s) skipped (not images); each is listed with the reason")
     failed = [r for r in results if not r.ok]
@@ -114,7 +116,7 @@ def scan(
         raise typer.Exit(1)
 
 
-def _scan_scaled(paths: list[str], detector: Path | None, options, *, engine: str, address: str | None,
+def _scan_scaled(paths: list[str], detector: str | None, options, *, engine: str, address: str | None,
                  out_dir: str | None, db: str | None, workers: int | None, shard_size: int) -> None:
     """--out/--engine ray: a resumable run into Parquet (and --db), summarised on stderr."""
     from synthtrace.errors import SynthtraceError
