@@ -49,7 +49,7 @@ def demo(
                      title="real images, shipped detector (the numbers above are the built-in benchmark's)")
         for r in s["real_world_scan"]:
             p = "—" if r["probability"] is None else f"{r['probability']:.3f}"
-            real.add_row(r["path"], r["truth"], r["family"], p, LABELS.get(r["verdict"], r["verdict"]))
+            real.add_row(Path(r["path"]).name, r["truth"], r["family"], p, LABELS.get(r["verdict"], r["verdict"]))
         out.print(real)
         out.print("Real-world accuracy of the shipped detector, measured: docs/real-world.md")
     band = s["difficulty_band"]
