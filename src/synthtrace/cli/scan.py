@@ -54,8 +54,9 @@ def scan(
     workers: int = typer.Option(None, "--workers", help="Ray workers (default: one per CPU of the cluster)."),
     shard_size: int = typer.Option(256, "--shard-size", help="Images per shard: the unit of work, retry and output file."),
 ) -> None:
-    """Scan images: provenance, pixel signals and (with --detector) a learned detector,
-    fused into a verdict that can say "uncertain", with the reasons.
+    """Scan images: provenance, pixel signals and a learned detector (the real-image
+    detector shipped in the package unless --detector says otherwise), fused into a
+    verdict that can say "uncertain", with the reasons.
 
     Every file gets a row; bad files are named with the reason and the scan goes on.
     Exit code 1 if any file failed (all other results are still written).
