@@ -20,10 +20,7 @@ What it measures, in one process, one after the other on the same files:
    warm-up dataset that starts Ray Data's helper actors, as on a long-lived cluster)
    but include starting the scanning actors; "once all workers were up" counts from
    the first finished shard to the last. Every file is read once first, so all runs
-   read from the page cache. Beside wall-clock images/s, the CPU seconds of this process
-   and all its descendants (Ray's raylet, GCS and workers) per image: other users'
-   jobs lower images/s but hardly change CPU per image, so this is Ray's overhead on
-   a shared machine;
+   read from the page cache. The driver's own CPU seconds are printed beside each run;
 3. the case-store sink (``--db``): the results of 2a written into a fresh database in
    shards of ``--shard-size`` (one transaction each), result rows/s, with the CPU
    milliseconds per row of encoding (done once per result by the worker, shared with
@@ -117,23 +114,6 @@ def stage_costs(files: list[str]) -> dict[str, float]:
     return out
 
 
-def cpu_tree() -> float:
-    """CPU seconds of this process and every process under it (Ray's raylet, GCS and
-    workers when this process started Ray), the exited ones included through their
-    parents' children times. Unlike wall time, other users' jobs hardly change it."""
-    import psutil
-
-    me = psutil.Process()
-    total = 0.0
-    for p in [me, *me.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system + t.children_user + t.children_system
-        except psutil.Error:
-            pass
-    return total
-
-
 def steady(done: list[tuple[float, int]]) -> float | None:
     """Images/s from the first finished shard to the last: the rate once every worker
     is up (start-up, a fixed cost per run, left out)."""
@@ -145,19 +125,17 @@ def steady(done: list[tuple[float, int]]) -> float | None:
 def timed_run(label: str, fn) -> dict:
     l0 = os.getloadavg()[0]
     c0 = time.process_time()
-    k0 = cpu_tree()
     t0 = time.perf_counter()
     res = fn()
     wall = time.perf_counter() - t0
-    rec = {"run": label, "wall_s": wall, "driver_cpu_s": time.process_time() - c0, "cpu_s": cpu_tree() - k0,
+    rec = {"run": label, "wall_s": wall, "driver_cpu_s": time.process_time() - c0,
            "load_before": l0, "load_after": os.getloadavg()[0]}
     rec.update(res)
     rec.setdefault("images_per_s", rec["processed"] / wall)
-    rec["cpu_ms_per_image"] = 1000 * rec["cpu_s"] / rec["processed"]
     if rec.get("steady_images_per_s"):
         print(f"{'':>28}  {rec['steady_images_per_s']:7.1f} images/s once all workers were up", flush=True)
-    print(f"{label:>28}: {rec['images_per_s']:7.1f} images/s  (wall {wall:6.1f} s; all processes "
-          f"{rec['cpu_ms_per_image']:.2f} CPU ms/image; {load()})", flush=True)
+    print(f"{label:>28}: {rec['images_per_s']:7.1f} images/s  (wall {wall:6.1f} s; driver CPU {rec['driver_cpu_s']:.1f} s; "
+          f"{load()})", flush=True)
     return rec
 
 
@@ -273,11 +251,6 @@ def main() -> None:
     if single_r and r2:
         report["ray2_vs_2x_single"] = r2["images_per_s"] / (2 * single_r["images_per_s"])
         print(f"Ray 2 workers / (2 x single process): {report['ray2_vs_2x_single']:.2f}")
-    for r in (r1, r2):
-        if single_r and r:
-            extra = r["cpu_ms_per_image"] / single_r["cpu_ms_per_image"] - 1
-            report[f"cpu_overhead_{r['workers']}w"] = extra
-            print(f"CPU per image, Ray {r['workers']} worker(s) (all Ray processes) vs single process: +{100 * extra:.1f} %")
     report["end"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     report["uptime_end"] = load()
     report["synthtrace_version"] = synthtrace.__version__
