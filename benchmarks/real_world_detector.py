@@ -36,6 +36,20 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from scipy import ndimage as ndi
+from sklearn.metrics import roc_auc_score
+
+from synthtrace.detector import BUILTIN_DIR, DetectorBundle
+from synthtrace.features.forensic import forensic_matrix
+from synthtrace.heads.calibration import fit_calibration
+from synthtrace.heads.forensic import ForensicHead
+from synthtrace.io.images import load_image
+from synthtrace.io.manifest import read_manifest
+from synthtrace.scan import scan_file
+from synthtrace.signals import analyze_pixels
+from synthtrace.train_forensic import manifest_views
+from synthtrace.verdict import validation_block
 
 HERE = Path(__file__).resolve().parent
 # dev family -> the training families a leave-one-family-out run drops (any source of that family)
@@ -54,8 +68,6 @@ def dev_rows(dev: Path) -> list[dict]:
 
 
 def jpeg_matched(rgb: np.ndarray, key: str) -> np.ndarray:
-    from PIL import Image
-
     rng = np.random.default_rng(int(hashlib.sha1(key.encode()).hexdigest()[:8], 16))
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, "JPEG", quality=int(rng.integers(85, 96)))
@@ -67,8 +79,6 @@ def jpeg_matched(rgb: np.ndarray, key: str) -> np.ndarray:
 
 
 def dev_images(dev: Path) -> dict[str, tuple[list[np.ndarray], list[Path]]]:
-    from synthtrace.io.images import load_image
-
     rows = dev_rows(dev)
     png = [dev / "pixels" / r["path"] for r in rows]
     jpg = [dev / "pixels-jpeg90" / Path(r["path"]).with_suffix(".jpg") for r in rows]
@@ -84,8 +94,6 @@ def tpr_at(y: np.ndarray, s: np.ndarray, fpr: float = 0.05) -> float:
 
 
 def summary(y: np.ndarray, s: np.ndarray, fam: np.ndarray, prob: np.ndarray | None = None) -> dict:
-    from sklearn.metrics import roc_auc_score
-
     out = {"auc": round(float(roc_auc_score(y, s)), 3), "tpr_at_5pct_fpr": round(tpr_at(y, s), 3)}
     if prob is not None:
         out["camera_fpr_at_p0.5"] = round(float(np.mean(prob[~y] >= 0.5)), 3)
@@ -107,7 +115,6 @@ def blockiness(x: np.ndarray) -> float:
 
 
 def trap_statistics(images: list[np.ndarray], paths: list[Path]) -> dict[str, np.ndarray]:
-    from scipy import ndimage as ndi
 
     lum = [np.asarray(im[..., :3], np.float64) @ [0.299, 0.587, 0.114] for im in images]
     return {
@@ -131,23 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write-validation", action="store_true",
                     help="store the validation block measured here (PNG and JPEG q90 crops pooled) in the --detector bundle")
     args = ap.parse_args(argv)
-    from synthtrace.detector import BUILTIN_DIR, DetectorBundle
-    from synthtrace.features.forensic import forensic_matrix
-    from synthtrace.heads.forensic import ForensicHead
-    from synthtrace.signals import analyze_pixels
 
     rows = dev_rows(args.dev)
     y = np.array([r["label"] == "fake" for r in rows])
     fam = np.array([r["family"] for r in rows])
-    from synthtrace.io.manifest import read_manifest
-    from synthtrace.train_forensic import manifest_views
-
     print(f"features of history-matched views of {args.train} (cached in {args.cache})", file=sys.stderr)
     views = manifest_views(read_manifest(args.train), cache_dir=args.cache, workers=args.workers)
     X_tr, y_tr, fam_tr, split_tr = views.X, views.y.astype(bool), views.family, views.split
     if args.detector == "fit":
-        from synthtrace.heads.calibration import fit_calibration
-
         head = ForensicHead().fit(X_tr[split_tr == "train"], y_tr[split_tr == "train"])
         val = split_tr == "val"
         det = DetectorBundle(kind="forensic", backbone={}, preprocess={}, head={}, model=head,
@@ -177,14 +175,10 @@ def main(argv: list[str] | None = None) -> int:
             keep = (split_tr == "train") & ~np.array([any(f.startswith(d) for d in drops) for f in fam_tr])
             head = ForensicHead().fit(X_tr[keep], y_tr[keep])
             m = (fam == held) | ~y
-            from sklearn.metrics import roc_auc_score
-
             lofo[held] = {"auc": round(float(roc_auc_score(y[m], head.decision_function(X[m]))), 3),
                           "n_fake": int((fam == held).sum()), "dropped_views": int((~keep & (split_tr == "train")).sum())}
         res["leave_one_family_out"] = lofo
         res["leave_one_family_out_mean_auc"] = round(float(np.mean([v["auc"] for v in lofo.values()])), 3)
-        from sklearn.metrics import roc_auc_score
-
         res["trap_statistics_auc"] = {k: round(float(roc_auc_score(y, v)), 3) for k, v in trap_statistics(images, paths).items()}
         report[cond] = res
         d = res["detector"]
@@ -195,8 +189,6 @@ def main(argv: list[str] | None = None) -> int:
               + f"; mean {res['leave_one_family_out_mean_auc']:.3f}")
         print(f"[{cond}] trap statistics AUC: " + ", ".join(f"{k} {v:.3f}" for k, v in res["trap_statistics_auc"].items()))
     if args.write_validation:
-        from synthtrace.verdict import validation_block
-
         if args.detector == "fit":
             ap.error("--write-validation needs a bundle folder or 'builtin' as --detector")
         det.validation = validation_block(
@@ -210,8 +202,6 @@ def main(argv: list[str] | None = None) -> int:
         det.save_pretrained(BUILTIN_DIR if args.detector == "builtin" else args.detector)
         print(f"validation block written: reliability {det.validation['reliability']}, AUC {det.validation['auc']}")
     if args.verdict:
-        from synthtrace.scan import scan_file
-
         for cond, sub in (("png", "pixels"), ("jpeg90", "pixels-jpeg90")):
             labels, scores = [], []
             for r in rows:
