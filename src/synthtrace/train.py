@@ -11,8 +11,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from synthtrace.detector import DetectorBundle
 from synthtrace.errors import ConfigError, InputError
 from synthtrace.heads.calibration import fit_calibration
