@@ -1,7 +1,11 @@
 """Session fixtures shared across the suite: a tiny built-in benchmark and a detector
-trained on it (built once; every test that needs real data uses these)."""
+trained on it (built once; every test that needs real data uses these), and the case
+store's database URLs (SQLite, and PostgreSQL where CI provides one)."""
 
 from __future__ import annotations
+
+import os
+import uuid
 
 import pytest
 
@@ -36,3 +40,36 @@ def hf_probe_bundle(tiny_bench, tmp_path_factory):
     vit = save_tiny_model("vit", root / "vit")
     train_detector(tiny_bench / "manifest.csv", root / "det", backbone=f"hf:{vit}", progress=False)
     return root / "det"
+
+
+@pytest.fixture
+def pg_database():
+    """A fresh PostgreSQL database for one test, dropped afterwards (CI sets SYNTHTRACE_TEST_POSTGRES)."""
+    url = os.environ.get("SYNTHTRACE_TEST_POSTGRES")
+    if not url:
+        pytest.skip("SYNTHTRACE_TEST_POSTGRES is not set (CI sets it; e.g. postgresql://postgres@127.0.0.1:55432/postgres)")
+    pytest.importorskip("psycopg", reason="PostgreSQL tests need the 'postgres' extra (psycopg)")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from synthtrace.service.store import normalize_url
+
+    admin_url = normalize_url(url)
+    name = f"synthtrace_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """Store URL for both back ends (PostgreSQL skipped with a reason when not configured)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("pg_database")

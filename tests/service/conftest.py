@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -61,39 +59,3 @@ def client(tmp_path):
     with TestClient(app, base_url="http://127.0.0.1:8750", client=LOCAL, headers=auth()) as c:
         yield c
 
-
-def postgres_url() -> str | None:
-    return os.environ.get("SYNTHTRACE_TEST_POSTGRES")
-
-
-@pytest.fixture
-def pg_database():
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
-    url = postgres_url()
-    if not url:
-        pytest.skip("SYNTHTRACE_TEST_POSTGRES is not set (CI sets it; e.g. postgresql://postgres@127.0.0.1:55433/postgres)")
-    pytest.importorskip("psycopg", reason="PostgreSQL tests need the 'postgres' extra (psycopg)")
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from synthtrace.service.store import normalize_url
-
-    admin_url = normalize_url(url)
-    name = f"synthtrace_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    """Store URL for both back ends (PostgreSQL skipped with a reason when not configured)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    return request.getfixturevalue("pg_database")
