@@ -172,15 +172,6 @@ def decode_user_comment(raw: bytes) -> str:
 # ------------------------------------------------------------- ComfyUI --
 
 
-def _load_json(text: str, what: str) -> Any:
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise MetadataError(f"{what} JSON is nested too deeply to read") from None
-    except ValueError as exc:
-        raise MetadataError(f"{what} is not valid JSON ({exc})") from None
-
-
 def _scalar(value: Any) -> Any:
     """A JSON scalar worth reporting (long strings cut), or None for lists, dicts, links."""
     if isinstance(value, str):
@@ -453,7 +444,7 @@ def _comfyui(texts: dict[str, str], errs: dict[str, str], exif: dict[str, Any], 
             out.append(_failed("comfyui_workflow", errs[key], f"a ComfyUI '{key}' chunk"))
         elif key in texts:
             try:
-                comfy[key] = parser(_load_json(texts[key], f"ComfyUI '{key}'"))
+                comfy[key] = parser(load_json(texts[key], f"ComfyUI '{key}'"))
                 raw.append(f"{key}: {texts[key]}")
             except MetadataError as exc:
                 out.append(_failed("comfyui_workflow", str(exc), f"a ComfyUI '{key}' chunk"))
@@ -503,7 +494,7 @@ def novelai_fields(texts: dict[str, Any], where: str) -> tuple[dict[str, Any], G
         fields["prompt"] = _cut(texts["Description"])
     comment: Any = texts.get("Comment")
     if isinstance(comment, str):
-        comment = _load_json(comment, "NovelAI 'Comment'")
+        comment = load_json(comment, "NovelAI 'Comment'")
     unknown: dict[str, Any] = {}
     if isinstance(comment, dict):
         for src, dst in (("prompt", "prompt"), ("uc", "negative_prompt"), ("steps", "steps"),
@@ -592,7 +583,7 @@ def _stealth(data: bytes) -> list[Evidence]:
             return [_from_record("stealth_parameters", parse_swarmui(value), why, **extra)]
         if isinstance(value.get("prompt"), str) and value["prompt"].lstrip().startswith("{"):
             try:
-                comfy = {"prompt": parse_comfy_prompt(_load_json(value["prompt"], "ComfyUI 'prompt'"))}
+                comfy = {"prompt": parse_comfy_prompt(load_json(value["prompt"], "ComfyUI 'prompt'"))}
             except MetadataError as exc:
                 return [_failed("stealth_parameters", str(exc), f"a ComfyUI graph in {signature}")]
             return [_generated("stealth_parameters", "ComfyUI", {**comfy, **extra}, why,
