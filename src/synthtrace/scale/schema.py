@@ -76,17 +76,23 @@ def part_name(keys: list[tuple[str, str]]) -> str:
     return f"part-{h[:32]}.parquet"
 
 
+def _identity_fields(pa) -> list[tuple]:
+    """Leading columns of both tables: which file, under which detector and settings."""
+    return [("schema_version", pa.int16()), ("key", pa.string()), ("path", pa.string()), ("sha256", pa.string()),
+            ("detector_id", pa.string()), ("settings_hash", pa.string()), ("synthtrace_version", pa.string())]
+
+
+def _timing_fields(pa) -> list[tuple]:
+    """Trailing columns of both tables: how long it took, where and when."""
+    return [("read_s", pa.float64()), ("scan_s", pa.float64()), ("worker", pa.string()),
+            ("scanned_at", pa.timestamp("us", tz="UTC"))]
+
+
 def scans_schema() -> pa.Schema:
     import pyarrow as pa
 
     return pa.schema([
-        ("schema_version", pa.int16()),
-        ("key", pa.string()),
-        ("path", pa.string()),
-        ("sha256", pa.string()),
-        ("detector_id", pa.string()),
-        ("settings_hash", pa.string()),
-        ("synthtrace_version", pa.string()),
+        *_identity_fields(pa),
         ("verdict", pa.string()),
         ("score", pa.float64()),  # the verdict's fused log-odds (None when nothing was weighed)
         ("probability", pa.float64()),  # detector's calibrated P(generated), None without a detector
@@ -100,10 +106,7 @@ def scans_schema() -> pa.Schema:
         ("record_json", pa.string()),
         ("detection_json", pa.string()),
         ("extras_json", pa.string()),  # the rest of ScanResult.to_dict() (attribution, localization, ...)
-        ("read_s", pa.float64()),
-        ("scan_s", pa.float64()),
-        ("worker", pa.string()),
-        ("scanned_at", pa.timestamp("us", tz="UTC")),
+        *_timing_fields(pa),
     ])
 
 
@@ -111,20 +114,11 @@ def failures_schema() -> pa.Schema:
     import pyarrow as pa
 
     return pa.schema([
-        ("schema_version", pa.int16()),
-        ("key", pa.string()),
-        ("path", pa.string()),
-        ("sha256", pa.string()),
-        ("detector_id", pa.string()),
-        ("settings_hash", pa.string()),
-        ("synthtrace_version", pa.string()),
+        *_identity_fields(pa),
         ("stage", pa.string()),
         ("reason", pa.string()),
         ("evidence_json", pa.string()),  # what was read before the failure (detector failures keep the rest)
-        ("read_s", pa.float64()),
-        ("scan_s", pa.float64()),
-        ("worker", pa.string()),
-        ("scanned_at", pa.timestamp("us", tz="UTC")),
+        *_timing_fields(pa),
     ])
 
 
