@@ -28,7 +28,9 @@ $(RAY_STAMP): $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/synthtrace demo
 
+# The layer contracts first (docs/architecture.md): a wrong arrow fails the build in a second.
 test: $(STAMP) $(RAY_STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 clean:

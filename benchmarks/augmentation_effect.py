@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from synthtrace.evaluation.robustness import evaluate_robustness, grid_from_names
-from synthtrace.train import train_detector
+from synthtrace.training.train import train_detector
 
 GRID = ("jpeg_q60", "resize_0.5x")
 

@@ -10,7 +10,7 @@
 
 1. Features of every fake (splices left out): ``fingerprint`` (default; the
    handcrafted grid-aligned residual statistics of ``synthtrace.features.fingerprint``),
-   ``learned`` (``synthtrace.features.learned_fingerprint``: cnn-small trained to classify
+   ``learned`` (``synthtrace.heads.learned_fingerprint``: cnn-small trained to classify
    the seen sources on the noise residual of grid-aligned crops of the train split,
    ``--augment`` the build's own platform post-processing, ``--members`` seeded networks
    side by side, ``--normalize wccn`` within-class covariance normalisation; or loaded
@@ -48,10 +48,10 @@ import numpy as np
 
 
 def learned_features(imgs, source, split, seen, args) -> np.ndarray:
-    """The library's learned fingerprint (``synthtrace.features.learned_fingerprint``): loaded
+    """The library's learned fingerprint (``synthtrace.heads.learned_fingerprint``): loaded
     from ``--fingerprint DIR``, or trained here on the seen sources of the train split (val
     accuracy on the val split printed every 5 epochs)."""
-    from synthtrace.features.learned_fingerprint import LearnedFingerprint, LearnedFingerprintConfig
+    from synthtrace.heads.learned_fingerprint import LearnedFingerprint, LearnedFingerprintConfig
 
     if args.fingerprint:
         fp = LearnedFingerprint.from_pretrained(args.fingerprint)
@@ -178,7 +178,7 @@ def main() -> None:
 
     from synthtrace.discovery.consensus import ConsensusDiscovery, consensus_labels
     from synthtrace.discovery.openworld import OpenWorldDiscovery
-    from synthtrace.evaluation.clustering import clustering_metrics, confusion_matrix, ood_metrics, top_k_accuracy
+    from synthtrace.metrics.clustering import clustering_metrics, confusion_matrix, ood_metrics, top_k_accuracy
     from synthtrace.heads.attribution import AttributionHead
     from synthtrace.io.manifest import read_manifest
 
@@ -411,7 +411,7 @@ def main() -> None:
                       + ", ".join(f"{k_} {mean[k_]:.3f}±{sd_[k_]:.3f}" for k_ in keys)
                       + f"; held-out found per seed {[len(held_out) - len([s for s in r[col]['sources_missing'] if s in held_out]) for r in per_seed]}")
         if pp is not None:  # the same runs, scored on each part (unclustered samples first go to the nearest cluster)
-            from synthtrace.evaluation.clustering import assign_unclustered
+            from synthtrace.metrics.clustering import assign_unclustered
 
             for name, sub in (("untouched", ~pp[disc]), ("postprocessed", pp[disc])):
                 for sd, r in zip(seeds, per_seed):
@@ -430,7 +430,7 @@ def main() -> None:
         # self-training (synthtrace.discovery.selftrain), per half and seed: the round-0 run with
         # the settings above, the fingerprint fine-tuned on its clusters' cores, then the grid again
         from synthtrace.discovery.selftrain import self_train, stable_core
-        from synthtrace.features.learned_fingerprint import LearnedFingerprint
+        from synthtrace.heads.learned_fingerprint import LearnedFingerprint
         fp0 = LearnedFingerprint.from_pretrained(args.fingerprint)
         adapted: dict[tuple[int, int], np.ndarray] = {}
 

@@ -7,7 +7,7 @@ Run::
     python benchmarks/fastpath_agreement.py --per-source 25 --fast bf16,fp32+tome16,bf16+tome16   # token merging
     python benchmarks/fastpath_agreement.py --bench DIR --backbone hf:openai/clip-vit-large-patch14
 
-Protocol (``synthtrace.features.fastpath.fastpath_agreement``): a linear probe on
+Protocol (``synthtrace.training.fastpath.fastpath_agreement``): a linear probe on
 float32 features of the ``train`` split, Platt calibration and FPR thresholds on
 float32 ``val`` features, then the ``test`` decisions from float32 features and from
 each fast path are compared, per operating point (fpr_0.01, fpr_0.05, 0.5). The
@@ -51,10 +51,10 @@ def main() -> None:
 
     logging.set_verbosity_error()
     from synthtrace.backbones import create_backbone
-    from synthtrace.backbones.speed import configure_threads, cpu_bf16_native
+    from synthtrace.backbones.speed import Precision, configure_threads, cpu_bf16_native
     from synthtrace.backbones.tiny import save_tiny_model
     from synthtrace.bench.build import BenchConfig, build_benchmark
-    from synthtrace.features.fastpath import fastpath_agreement
+    from synthtrace.training.fastpath import fastpath_agreement
 
     warnings.filterwarnings("ignore", message="Only .* real images", category=RuntimeWarning)
     threads = configure_threads()
@@ -81,7 +81,7 @@ def main() -> None:
         for fast in [f.strip() for f in args.fast.split(",") if f.strip()]:
             comp = fast.endswith("+compile")
             precision = fast[: -len("+compile")] if comp else fast
-            rep = fastpath_agreement(bench / "manifest.csv", bb, precision=precision, compile=comp,
+            rep = fastpath_agreement(bench / "manifest.csv", bb, precision=Precision.parse(precision), compile=comp,
                                      layer=args.layer, pooling=args.pooling, batch_size=args.batch_size,
                                      cache_dir=tmp / "cache", seed=args.seed, progress=False)
             reports.append((fast, rep))
@@ -97,12 +97,12 @@ def main() -> None:
           f"{'max rel L2':>11}{'min cos':>9}{'AUC':>7}{'test s':>8}  (fp32 test s; decode included)")
     for fast, r in reports:
         a = r.agreement
-        print(f"{fast:<20}{r.precision:<13}{a['fpr_0.01']:>10.2%}{a['fpr_0.05']:>10.2%}{a['0.5']:>10.2%}"
+        print(f"{fast:<20}{str(r.precision):<13}{a['fpr_0.01']:>10.2%}{a['fpr_0.05']:>10.2%}{a['0.5']:>10.2%}"
               f"{r.min_agreement:>9.2%}  {r.features['max_rel_l2']:>11.4f}{r.features['min_cosine']:>9.5f}"
               f"{r.test_auc_fast:>7.3f}{r.seconds_fast_test:>8.1f}  "
               f"({f'{r.seconds_fp32_test:.1f}' if fast == reports[0][0] else 'from cache'})"
               + "".join(f"  compile {v:.0f} s" for k, v in r.extra["compile_seconds"].items()
-                        if r.compile and k.startswith(r.precision + "/")))
+                        if r.compile and k.startswith(f"{r.precision}/")))
         print(f"{'':<20}disagreements: " + ", ".join(f"{k} {v}/{r.n_test}" for k, v in r.disagreements.items()))
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},

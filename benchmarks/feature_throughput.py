@@ -76,12 +76,12 @@ def split_method(method: str) -> tuple[str, bool]:
 
 def forward_gflops(spec: dict[str, Any], method: str) -> float:
     """Forward-pass GFLOP per image (2 per multiply-add) from the tokens each block sees."""
-    from synthtrace.backbones.speed import split_precision
+    from synthtrace.backbones.speed import Precision
     from synthtrace.backbones.token_merging import ToMeConfig
 
     c, layers, p = spec["hidden_size"], spec["num_layers"], spec["patch_size"]
     patches = (spec["image_size"] // p) ** 2
-    _, r = split_precision(split_method(method)[0]) if method != "naive" else ("fp32", None)
+    r = Precision.parse(split_method(method)[0]).tome_r if method != "naive" else None
     counts = ToMeConfig(r=r or 0).token_counts(patches + 1, layers)
     macs = patches * c * 3 * p * p
     for n_in, n_out in zip(counts[:-1], counts[1:]):
@@ -157,10 +157,10 @@ class Naive:
 
 def bench_model(name: str, tmp: Path, paths: list[Path], args: argparse.Namespace) -> dict[str, Any]:
     from synthtrace.backbones import create_backbone
-    from synthtrace.backbones.speed import compile_seconds
+    from synthtrace.backbones.speed import Precision, compile_seconds
     from synthtrace.backbones.tiny import save_tiny_model
     from synthtrace.features import extract_features
-    from synthtrace.features.fastpath import feature_closeness
+    from synthtrace.training.fastpath import feature_closeness
 
     spec = dict(MODELS[name])
     kind = spec.pop("kind")
@@ -175,7 +175,7 @@ def bench_model(name: str, tmp: Path, paths: list[Path], args: argparse.Namespac
         precision, comp = split_method(method)
         return lambda ps: extract_features(
             ps, backbone, batch_size=args.batch_size, num_workers=args.workers, progress=False,
-            precision=precision, compile=comp,
+            precision=Precision.parse(precision), compile=comp,
         )
 
     runners = {m: (naive if m == "naive" else fast(m)) for m in args.methods}

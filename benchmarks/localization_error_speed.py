@@ -17,7 +17,7 @@ import time
 import numpy as np
 from scipy import ndimage as ndi
 
-from synthtrace.localization.error_analysis import ErrorAnalyzer
+from synthtrace.metrics.mask_errors import ErrorAnalyzer
 
 
 def make_pair(rng: np.random.Generator, size: int, n_classes: int) -> tuple[np.ndarray, np.ndarray]:

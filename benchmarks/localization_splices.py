@@ -45,8 +45,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from synthtrace.evaluation.metrics import roc_auc
-from synthtrace.localization.heatmap import (WindowScoreCache, heatmap_from_window_scores, normalize_map,
+from synthtrace.metrics.detection import roc_auc
+from synthtrace.signals.heatmap import (WindowScoreCache, heatmap_from_window_scores, normalize_map,
                                              window_scores)
 
 
@@ -58,7 +58,7 @@ def prepare(work: Path, per_source: int, epochs: int, seed: int):
     from synthtrace.bench.build import BenchConfig, build_benchmark
     from synthtrace.detector import DetectorBundle
     from synthtrace.io.manifest import read_manifest
-    from synthtrace.train import train_detector
+    from synthtrace.training.train import train_detector
 
     bench = work / f"bench-ps{per_source}-s{seed}"
     manifest = bench / "manifest.csv"

@@ -62,8 +62,8 @@ def main() -> None:
 
     from synthtrace.backbones.tiny import save_tiny_model
     from synthtrace.heads.lora import FineTuneConfig
-    from synthtrace.onboard import OnboardProtocol, run_onboarding
-    from synthtrace.train import train_detector
+    from synthtrace.tasks.onboard import OnboardProtocol, run_onboarding
+    from synthtrace.training.train import train_detector
 
     args.work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -143,10 +143,10 @@ def pretrain(vit: Path, manifest: Path, out: Path, epochs: int, *, lr: float, th
     Cached: a finished ``out`` with the same settings is reused.
     """
     from synthtrace.backbones.hf import HFBackbone
-    from synthtrace.evaluation.metrics import roc_auc
+    from synthtrace.metrics.detection import roc_auc
     from synthtrace.io.images import load_images
     from synthtrace.io.manifest import read_manifest
-    from synthtrace.train import training_splits
+    from synthtrace.training.train import training_splits
 
     settings = {"epochs": epochs, "lr": lr, "batch": batch, "highpass_init": highpass, "pooling": pooling, "source": json.loads((vit / "config.json").read_text())}
     stamp = out / "pretrain.json"
@@ -215,12 +215,12 @@ def pretrain(vit: Path, manifest: Path, out: Path, epochs: int, *, lr: float, th
 def report_frozen(vit: Path, manifest: Path, family: str, *, source: str | None = None, pooling: str = "mean") -> dict[str, float]:
     """Linear probe on the frozen backbone, fitted on the seen train split: val AUC and held-out-family AUC."""
     from synthtrace.backbones.hf import HFBackbone
-    from synthtrace.evaluation.metrics import roc_auc
+    from synthtrace.metrics.detection import roc_auc
     from synthtrace.heads.linear_probe import LinearProbe
     from synthtrace.io.images import load_images
     from synthtrace.io.manifest import read_manifest
-    from synthtrace.onboard import load_pairs
-    from synthtrace.train import training_splits
+    from synthtrace.tasks.onboard import load_pairs
+    from synthtrace.training.train import training_splits
 
     m = read_manifest(manifest)
     train, val = training_splits(m)
@@ -245,7 +245,7 @@ def warm_up(vit: Path, manifest: Path, out: Path, epochs: int) -> Path:
     from synthtrace.heads.lora import FineTuneConfig, FineTunedClassifier
     from synthtrace.io.images import load_images
     from synthtrace.io.manifest import read_manifest
-    from synthtrace.train import training_splits
+    from synthtrace.training.train import training_splits
 
     train, val = training_splits(read_manifest(manifest))
     clf = FineTunedClassifier(f"hf:{vit}", config=FineTuneConfig(mode="full", lr=1e-2, max_epochs=epochs, patience=3))
@@ -253,7 +253,7 @@ def warm_up(vit: Path, manifest: Path, out: Path, epochs: int) -> Path:
     Xv = clf.prepare([im.rgb for im in load_images([val.path_of(r) for r in val])])
     clf.fit(X, train.labels(), Xv, val.labels(),
             on_epoch=lambda r: print(f"warm-up epoch {r['epoch']}: train {r['train_loss']:.4f} val {r['val_loss']:.4f}", flush=True))
-    from synthtrace.evaluation.metrics import roc_auc
+    from synthtrace.metrics.detection import roc_auc
 
     print(f"warm-up: best epoch {clf.best_epoch_}, val AUC {roc_auc(val.labels(), clf.decision_function(Xv)):.4f}", flush=True)
     clf.model_.tower.save_pretrained(out)

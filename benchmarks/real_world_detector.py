@@ -46,9 +46,9 @@ from synthtrace.heads.calibration import fit_calibration
 from synthtrace.heads.forensic import ForensicHead
 from synthtrace.io.images import load_image
 from synthtrace.io.manifest import read_manifest
-from synthtrace.scan import scan_file
+from synthtrace.tasks.scan import scan_file
 from synthtrace.signals import analyze_pixels
-from synthtrace.train_forensic import manifest_views
+from synthtrace.training.forensic import manifest_views
 from synthtrace.verdict import validation_block
 
 HERE = Path(__file__).resolve().parent

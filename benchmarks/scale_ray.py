@@ -154,7 +154,7 @@ def main() -> None:
 
     import synthtrace
     from synthtrace.scale import read_results, scan_to_parquet
-    from synthtrace.scan import scan_paths
+    from synthtrace.tasks.scan import scan_paths
 
     files = list_images(args.bench, args.n)
     report: dict = {"n": len(files), "shard_size": args.shard_size, "cpus": os.cpu_count(), "detector": args.detector,
@@ -266,7 +266,7 @@ def store_sink(admin: str, results: list, shard_size: int) -> dict:
 
     from synthtrace.scale.schema import EncodedResult
     from synthtrace.scale.store_sink import StoreSink
-    from synthtrace.service.store import normalize_url
+    from synthtrace.store import normalize_url
 
     admin_url = normalize_url(admin)
     name = f"synthtrace_bench_{uuid.uuid4().hex[:10]}"

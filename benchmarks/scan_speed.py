@@ -4,7 +4,7 @@ Run: python benchmarks/scan_speed.py [--repeat 5] [--width 4000 --height 3000] [
 
 The image is procedural (camera-like: smooth colour texture + fine texture +
 Bayer-like mosaic noise, JPEG quality 90, a few EXIF tags), written to a
-temporary directory and then scanned the way ``synthtrace.scan.scan_file`` does it:
+temporary directory and then scanned the way ``synthtrace.tasks.scan.scan_file`` does it:
 
 1. decode: ``read_file_bytes`` + ``load_image_bytes`` (the scan's only decode).
 2. provenance: ``read_provenance(path, data=data, rgb=loaded.rgb)`` — C2PA (if
@@ -16,7 +16,7 @@ temporary directory and then scanned the way ``synthtrace.scan.scan_file`` does 
    1024 px centre crop + JPEG history including the double-compression test).
 
 "total" is the sum of the three stages in one run; "scan_file" times
-``synthtrace.scan.scan_file(path)`` end to end (the same work plus the verdict)
+``synthtrace.tasks.scan.scan_file(path)`` end to end (the same work plus the verdict)
 and is what the target applies to: <= 1.5 s on the project's 2-core machine.
 Best and median seconds over ``--repeat`` runs. Timings on a shared machine vary
 by +-30 %.
@@ -44,7 +44,7 @@ from scipy import ndimage
 from synthtrace.io.images import load_image_bytes, read_file_bytes
 from synthtrace.provenance import read_provenance
 from synthtrace.provenance.watermark import KNOWN_MARKS, decode_known_marks, read_watermarks
-from synthtrace.scan import scan_file
+from synthtrace.tasks.scan import scan_file
 from synthtrace.signals import analyze_pixels
 
 TARGET_S = 1.5
@@ -112,7 +112,7 @@ def main() -> None:
         path.write_bytes(make_photo_jpeg(args.width, args.height, args.quality))
         size_mb = path.stat().st_size / 1e6
         for _ in range(args.repeat):
-            # The scan's own path (synthtrace.scan.scan_file), stage by stage.
+            # The scan's own path (synthtrace.tasks.scan.scan_file), stage by stage.
             t0 = time.perf_counter()
             data = read_file_bytes(path)
             loaded = load_image_bytes(data, str(path))

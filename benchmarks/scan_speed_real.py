@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     from synthtrace.detector import BUILTIN, DetectorBundle
     from synthtrace.features.forensic import forensic_features
     from synthtrace.io.images import load_image
-    from synthtrace.scan import scan_paths
+    from synthtrace.tasks.scan import scan_paths
 
     files = sorted((args.dev / "pixels").glob("*.png"))
     det = DetectorBundle.from_pretrained(BUILTIN)

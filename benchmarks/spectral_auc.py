@@ -45,7 +45,7 @@ import numpy as np
 from PIL import Image
 
 from synthtrace.bench.build import BenchConfig, build_benchmark
-from synthtrace.evaluation.metrics import bootstrap_ci, roc_auc
+from synthtrace.metrics.detection import bootstrap_ci, roc_auc
 from synthtrace.io.manifest import read_manifest
 from synthtrace.signals import GENERATED_THRESHOLD, analyze_pixels
 

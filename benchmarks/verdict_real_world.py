@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.metrics import roc_auc_score
 
     from synthtrace.detector import DetectorBundle
-    from synthtrace.scan import scan_file
+    from synthtrace.tasks.scan import scan_file
 
     det = DetectorBundle.from_pretrained(args.detector) if args.detector else None
     what = f"detector {args.detector} (validation: {getattr(det, 'validation', None) or 'none'})" if det else "no detector"

@@ -23,7 +23,7 @@ def tiny_bench(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_bundle(tiny_bench, tmp_path_factory):
     """A cnn-small bundle trained for 2 epochs on ``tiny_bench`` (quality irrelevant)."""
-    from synthtrace.train import train_detector
+    from synthtrace.training.train import train_detector
 
     out = tmp_path_factory.mktemp("bundle")
     train_detector(tiny_bench / "manifest.csv", out, epochs=2, progress=False)
@@ -34,7 +34,7 @@ def tiny_bundle(tiny_bench, tmp_path_factory):
 def hf_probe_bundle(tiny_bench, tmp_path_factory):
     """A linear-probe bundle on a tiny random hf: ViT, trained on ``tiny_bench`` (for onboarding)."""
     from synthtrace.backbones.tiny import save_tiny_model
-    from synthtrace.train import train_detector
+    from synthtrace.training.train import train_detector
 
     root = tmp_path_factory.mktemp("hf_probe")
     vit = save_tiny_model("vit", root / "vit")
@@ -52,7 +52,7 @@ def pg_database():
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    from synthtrace.service.store import normalize_url
+    from synthtrace.store import normalize_url
 
     admin_url = normalize_url(url)
     name = f"synthtrace_test_{uuid.uuid4().hex[:12]}"

@@ -391,7 +391,7 @@ def test_validation_block_fields():
 def test_scan_uses_the_bundle_validation(tiny_bench, tiny_bundle):
     from synthtrace.detector import DetectorBundle
     from synthtrace.io.manifest import read_manifest
-    from synthtrace.scan import scan_file
+    from synthtrace.tasks.scan import scan_file
 
     m = read_manifest(tiny_bench / "manifest.csv").where(split="test")
     path = m.path_of(next(iter(m)))

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from synthtrace.backbones import create_backbone, speed
-from synthtrace.backbones.speed import PRECISIONS, configure_threads, cpu_bf16_native, resolve_precision
+from synthtrace.backbones.speed import Precision, PRECISIONS, configure_threads, cpu_bf16_native, resolve_precision
 from synthtrace.errors import ConfigError
 
 
@@ -40,7 +40,7 @@ def test_bf16_features_close_to_fp32(tiny_dirs, kind, native_bf16):
     x = _pixels(bb, 4)
     for pooling in bb.poolings():
         ref = bb.embed(x, pooling=pooling)
-        fast = bb.embed(x, pooling=pooling, precision="bf16")
+        fast = bb.embed(x, pooling=pooling, precision=Precision.parse("bf16"))
         assert fast.dtype == torch.float32 and fast.shape == ref.shape
         assert not torch.equal(fast, ref), "bf16 path ran in float32"
         # bfloat16 keeps 8 mantissa bits: ~0.4 % per op, a few % after a (tiny) network.
@@ -51,7 +51,7 @@ def test_bf16_intermediate_layer_close(tiny_dirs, native_bf16):
     bb = create_backbone(f"hf:{tiny_dirs['vit']}")
     x = _pixels(bb, 3)
     for layer in ("0", "1", "last"):
-        ref, fast = bb.embed(x, layer=layer, pooling="mean"), bb.embed(x, layer=layer, pooling="mean", precision="bf16")
+        ref, fast = bb.embed(x, layer=layer, pooling="mean"), bb.embed(x, layer=layer, pooling="mean", precision=Precision.parse("bf16"))
         assert _rel(ref, fast) < 0.05
 
 
@@ -60,7 +60,7 @@ def test_int8_close_and_original_weights_untouched(tiny_dirs):
     x = _pixels(bb, 4)
     before = bb.weights_hash()
     ref = bb.embed(x, pooling="embeds")
-    q = bb.embed(x, pooling="embeds", precision="int8")
+    q = bb.embed(x, pooling="embeds", precision=Precision.parse("int8"))
     assert _rel(ref, q) < 0.1
     assert not torch.equal(ref, q)
     bb._weights_hash = None
@@ -74,17 +74,17 @@ def test_bf16_falls_back_to_fp32_without_native_support(tiny_dirs, monkeypatch, 
     monkeypatch.setattr(speed, "cpu_bf16_native", lambda: False)
     monkeypatch.setattr(speed, "_fallback_noted", False)
     with caplog.at_level(logging.WARNING, logger="synthtrace.backbones.speed"):
-        assert resolve_precision("bf16") == "fp32"
+        assert resolve_precision(Precision("bf16")) == Precision("fp32")
     assert "no native bfloat16" in caplog.text
     bb = create_backbone(f"hf:{tiny_dirs['vit']}")
     x = _pixels(bb, 2)
-    assert torch.equal(bb.embed(x, precision="bf16"), bb.embed(x))
+    assert torch.equal(bb.embed(x, precision=Precision.parse("bf16")), bb.embed(x))
 
 
 def test_unknown_precision_is_a_config_error(tiny_dirs):
     bb = create_backbone(f"hf:{tiny_dirs['vit']}")
     with pytest.raises(ConfigError, match="fp16.*expected one of"):
-        bb.embed(_pixels(bb, 1), precision="fp16")
+        bb.embed(_pixels(bb, 1), precision=Precision.parse("fp16"))
     assert bb.precisions() == list(PRECISIONS)
 
 
@@ -122,10 +122,10 @@ def test_compile_once_per_backbone_and_pad_to_one_shape(tiny_dirs, monkeypatch, 
     monkeypatch.setattr(torch, "compile", fake)
     bb = create_backbone(f"hf:{tiny_dirs['vit']}")
     x = _pixels(bb, 11)
-    eager = bb.embed(x, precision="bf16")
-    first = bb.embed(x[:4], precision="bf16", compile=True)  # compiles for batch 4
-    rest = [bb.embed(x[i : i + 4], precision="bf16", compile=True) for i in (4, 8)]  # 4, then 3 (padded)
-    big = bb.embed(x, precision="bf16", compile=True)  # 11 → chunks of 4
+    eager = bb.embed(x, precision=Precision.parse("bf16"))
+    first = bb.embed(x[:4], precision=Precision.parse("bf16"), compile=True)  # compiles for batch 4
+    rest = [bb.embed(x[i : i + 4], precision=Precision.parse("bf16"), compile=True) for i in (4, 8)]  # 4, then 3 (padded)
+    big = bb.embed(x, precision=Precision.parse("bf16"), compile=True)  # 11 → chunks of 4
     assert fake.compiles == 1
     assert set(fake.shapes) == {(4, *x.shape[1:])}
     got = torch.cat([first, *rest])
@@ -133,12 +133,12 @@ def test_compile_once_per_backbone_and_pad_to_one_shape(tiny_dirs, monkeypatch, 
     # padding must not change any image's features (rows are independent)
     torch.testing.assert_close(got, eager, rtol=0, atol=1e-5)
     torch.testing.assert_close(big, eager, rtol=0, atol=1e-5)
-    ff = bb._fast_forwards[("bf16", True, ("last", "cls"))]
+    ff = bb._fast_forwards[(Precision("bf16"), True, ("last", "cls"))]
     assert ff.batch == 4 and ff.compile_seconds is not None
     assert set(speed.compile_seconds(bb)) == {"bf16/('last', 'cls')"}
     # another precision is another compiled function; the same one is reused
-    bb.embed(x[:2], precision="int8", compile=True)
-    bb.embed(x[:2], precision="bf16", compile=True)
+    bb.embed(x[:2], precision=Precision.parse("int8"), compile=True)
+    bb.embed(x[:2], precision=Precision.parse("bf16"), compile=True)
     assert fake.compiles == 2
 
 
@@ -157,5 +157,5 @@ def test_configure_threads_uses_requested_cores():
 def test_int8_rejects_nothing_on_cpu_and_features_deterministic(tiny_dirs):
     bb = create_backbone(f"hf:{tiny_dirs['dinov2']}")
     x = _pixels(bb, 2)
-    a, b = bb.embed(x, precision="int8"), bb.embed(x, precision="int8")
+    a, b = bb.embed(x, precision=Precision.parse("int8")), bb.embed(x, precision=Precision.parse("int8"))
     np.testing.assert_array_equal(a.numpy(), b.numpy())

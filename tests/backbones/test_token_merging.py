@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from synthtrace.backbones import create_backbone, speed
-from synthtrace.backbones.speed import PRECISIONS, TOME_R, resolve_precision, split_precision
+from synthtrace.backbones.speed import PRECISIONS, TOME_R, Precision, resolve_precision
 from synthtrace.backbones.tiny import save_tiny_model
 from synthtrace.backbones.token_merging import (
     DEFAULT_R,
@@ -160,29 +160,29 @@ def test_precision_names_route_to_token_merging(towers, monkeypatch):
     x = _pixels(2)
     assert {f"bf16+tome{r}" for r in TOME_R} | {"bf16+tome", "int8+tome8", "fp32+tome16"} <= set(PRECISIONS)
     assert bb.precisions() == list(PRECISIONS)
-    assert split_precision("int8+tome12") == ("int8", 12) and split_precision("bf16") == ("bf16", None)
-    assert resolve_precision("fp32+tome") == f"fp32+tome{DEFAULT_R}"
+    assert Precision.parse("int8+tome12") == Precision("int8", 12) and Precision.parse("bf16") == Precision("bf16")
+    assert str(Precision.parse("fp32+tome")) == f"fp32+tome{DEFAULT_R}"
     monkeypatch.setattr(speed, "cpu_bf16_native", lambda: False)
     monkeypatch.setattr(speed, "_fallback_noted", True)
-    assert resolve_precision("bf16+tome8") == "fp32+tome8"
+    assert resolve_precision(Precision.parse("bf16+tome8")) == Precision("fp32", 8)
     monkeypatch.undo()
     with torch.inference_mode():
         for pooling in ("cls", "mean", "embeds"):
-            got = bb.embed(x, pooling=pooling, precision="fp32+tome8")
+            got = bb.embed(x, pooling=pooling, precision=Precision.parse("fp32+tome8"))
             ref = merged_features(bb, bb.model, x, layer="last", pooling=pooling, config=ToMeConfig(r=8))
             assert torch.equal(got, ref)
             assert not torch.allclose(got, bb.embed(x, pooling=pooling), atol=1e-4)
-        q = bb.embed(x, pooling="mean", precision="int8+tome8")
-    cos = torch.nn.functional.cosine_similarity(q, bb.embed(x, pooling="mean", precision="fp32+tome8"))
-    assert float(cos.min()) > 0.9 and not torch.equal(q, bb.embed(x, pooling="mean", precision="fp32+tome8"))
+        q = bb.embed(x, pooling="mean", precision=Precision.parse("int8+tome8"))
+    cos = torch.nn.functional.cosine_similarity(q, bb.embed(x, pooling="mean", precision=Precision.parse("fp32+tome8")))
+    assert float(cos.min()) > 0.9 and not torch.equal(q, bb.embed(x, pooling="mean", precision=Precision.parse("fp32+tome8")))
     with pytest.raises(ConfigError, match="expected one of"):
-        bb.embed(x, precision="bf16+merge")
+        bb.embed(x, precision=Precision.parse("bf16+merge"))
 
 
 def test_unsupported_tower_is_a_clear_error(tiny_dirs):
     bb = create_backbone(f"hf:{tiny_dirs['dinov2']}")
     with pytest.raises(ConfigError, match="ViT and CLIP vision towers only"):
-        bb.embed(torch.zeros(1, 3, 32, 32), precision="fp32+tome4")
+        bb.embed(torch.zeros(1, 3, 32, 32), precision=Precision.parse("fp32+tome4"))
 
 
 def test_extract_features_caches_per_tome_precision(towers, tmp_path):
@@ -199,8 +199,8 @@ def test_extract_features_caches_per_tome_precision(towers, tmp_path):
     bb = towers["vit"]
     kw = dict(pooling="mean", cache_dir=tmp_path / "cache", progress=False, num_workers=0)
     ref = extract_features(paths, bb, **kw)
-    merged = extract_features(paths, bb, precision="fp32+tome", **kw)
-    again = extract_features(paths, bb, precision=f"fp32+tome{DEFAULT_R}", **kw)
+    merged = extract_features(paths, bb, precision=Precision.parse("fp32+tome"), **kw)
+    again = extract_features(paths, bb, precision=Precision.parse(f"fp32+tome{DEFAULT_R}"), **kw)
     assert np.array_equal(merged, again) and not np.allclose(ref, merged, atol=1e-4)
     names = sorted(d.name for d in (tmp_path / "cache").iterdir() if d.is_dir())
     assert len(names) == 2 and any(f"tome{DEFAULT_R}" in n for n in names), names

@@ -27,8 +27,8 @@ def test_help_teaches():
 
 
 def test_train_attribute_scan_discover(tiny_bench, tiny_bundle, tmp_path):
-    from synthtrace.features.learned_fingerprint import LearnedFingerprint
-    from synthtrace.heads.attribution import load_attribution_head
+    from synthtrace.heads.learned_fingerprint import LearnedFingerprint
+    from synthtrace.detector.attribution import load_attribution_head
     from synthtrace.io.manifest import read_manifest
 
     manifest = tiny_bench / "manifest.csv"
@@ -82,7 +82,7 @@ def test_train_attribute_scan_discover(tiny_bench, tiny_bundle, tmp_path):
 
 
 def test_discover_self_train_fine_tunes_the_fingerprint_and_resumes(tiny_bench, tmp_path):
-    from synthtrace.features.learned_fingerprint import LearnedFingerprint
+    from synthtrace.heads.learned_fingerprint import LearnedFingerprint
     from synthtrace.io.manifest import read_manifest
 
     manifest = tiny_bench / "manifest.csv"

@@ -12,16 +12,17 @@ runner = CliRunner()
 
 
 def test_attribute_and_discover(tiny_bench, tiny_bundle, tmp_path):
-    from synthtrace.backbones.cnn import CNNSmallBackbone
+    from synthtrace.detector import DetectorBundle
+    from synthtrace.detector.attribution import load_attribution_head, save_attribution_head
     from synthtrace.features.extract import extract_features
-    from synthtrace.heads.attribution import AttributionHead, load_attribution_head, save_attribution_head
+    from synthtrace.heads.attribution import AttributionHead
     from synthtrace.io.manifest import read_manifest
 
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle)
     m = read_manifest(tiny_bench / "manifest.csv")
     rows = [r for r in m if r.label == "fake" and r.split == "train" and not r.mask_path]
-    X = extract_features([m.path_of(r) for r in rows], CNNSmallBackbone(weights=bundle), pooling="mean", progress=False)
+    X = extract_features([m.path_of(r) for r in rows], DetectorBundle.from_pretrained(bundle).cnn_backbone(), pooling="mean", progress=False)
     head = AttributionHead(n_hashes=128, features="backbone").fit(X, [r.source for r in rows]).calibrate(X, [r.source for r in rows])
     save_attribution_head(bundle, head)
     assert np.allclose(load_attribution_head(bundle).predict_proba(X), head.predict_proba(X))
@@ -90,7 +91,7 @@ def test_discover_runs_once_above_the_consensus_limit(tiny_bench, tmp_path, monk
 
 
 def test_fit_head_for_a_bundle_then_scan_shows_attribution(tiny_bench, tiny_bundle, tmp_path):
-    from synthtrace.heads.attribution import load_attribution_head
+    from synthtrace.detector.attribution import load_attribution_head
     from synthtrace.io.manifest import read_manifest
 
     bundle = tmp_path / "bundle"
@@ -121,7 +122,7 @@ def test_fit_head_for_a_bundle_then_scan_shows_attribution(tiny_bench, tiny_bund
     html = (tmp_path / "r.html").read_text()
     assert "attribution" in html and att["top_k"][0]["source"] in html
 
-    from synthtrace.scan import scan_paths
+    from synthtrace.tasks.scan import scan_paths
 
     plain = scan_paths([path], tiny_bundle)  # a bundle without a head: no attribution
     assert "attribution" not in plain[0].extras

@@ -108,7 +108,7 @@ PARAMS = dict(n_iterations=1, n_clusters=14, min_cluster_size=5, kmeans_min_size
 
 def test_consensus_run_is_reproducible_names_known_sources_and_resumes(tmp_path):
     from synthtrace.discovery.run import write_run
-    from synthtrace.evaluation.clustering import clustering_metrics
+    from synthtrace.metrics.clustering import clustering_metrics
 
     Xk, yk, Xd, yd = _data()
     c = ConsensusDiscovery(OpenWorldDiscovery(**PARAMS, random_state=0, run_dir=tmp_path / "run"), runs=4).fit(Xk, yk, Xd)

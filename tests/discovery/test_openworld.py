@@ -3,7 +3,7 @@ import pytest
 
 from synthtrace.discovery.openworld import OpenWorldDiscovery, merge_components
 from synthtrace.errors import ConfigError
-from synthtrace.evaluation.clustering import clustering_metrics
+from synthtrace.metrics.clustering import clustering_metrics
 
 FAST = dict(n_clusters=24, min_cluster_size=20, epochs_first=4, epochs_later=4, n_hashes=256, hidden=32, embed_dim=16,
             batch_size=128)

@@ -69,7 +69,7 @@ def test_stable_core_keeps_members_whose_cluster_mates_stay_with_them():
 
 def test_stable_core_on_a_real_run_is_reproducible_and_purer_than_the_run():
     from synthtrace.discovery.openworld import OpenWorldDiscovery
-    from synthtrace.evaluation.clustering import purity
+    from synthtrace.metrics.clustering import purity
 
     rng = np.random.default_rng(0)
     # five sources, two of them close: the run mixes them, its re-runs mix them differently

@@ -9,7 +9,7 @@ from synthtrace.cli.app import app
 from synthtrace.detector import DetectorBundle
 from synthtrace.errors import ConfigError
 from synthtrace.evaluation.evaluate import BUILTIN_NOTE
-from synthtrace.evaluation.perturbations import GaussianNoise, apply_perturbations
+from synthtrace.io.perturbations import GaussianNoise, apply_perturbations
 from synthtrace.evaluation.robustness import DEFAULT_GRID, evaluate_robustness, grid_from_names, perturb_for_image
 from synthtrace.io.images import load_image
 from synthtrace.io.manifest import read_manifest

@@ -211,7 +211,7 @@ def _png_at(html, alt_start):
 def test_localization_overlay_from_the_stored_maps(tmp_path):
     import json
 
-    from synthtrace.localization.heatmap import localization_summary
+    from synthtrace.signals.heatmap import localization_summary
 
     rng = np.random.default_rng(7)
     rgb = rng.integers(80, 120, (160, 200, 3)).astype(np.uint8)
@@ -242,7 +242,7 @@ def test_localization_overlay_from_the_stored_maps(tmp_path):
 
 
 def test_localization_from_a_scan_and_without_the_file(tmp_path):
-    from synthtrace.scan import ScanOptions, scan_file
+    from synthtrace.tasks.scan import ScanOptions, scan_file
 
     path = _image(tmp_path / "n.png", seed=3, size=(64, 48))
     r = scan_file(path, None, ScanOptions(provenance=False, signals=False, localize=True))

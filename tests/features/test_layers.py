@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from synthtrace.backbones.speed import Precision
 from synthtrace.errors import ConfigError
 from synthtrace.features.extract import extract_features
 from synthtrace.features.layers import extract_all_layers, extract_layer_tokens, key_projections, layer_tokens
@@ -59,14 +60,14 @@ def test_bf16_all_layers_close_to_fp32_and_cached_apart(backbone, image_paths, t
     monkeypatch.setattr(speed, "cpu_bf16_native", lambda: True)  # run bf16 even on a CPU that would fall back
     ref = extract_all_layers(image_paths, backbone, poolings=("mean",), cache_dir=tmp_path, progress=False)
     fast = extract_all_layers(image_paths, backbone, poolings=("mean",), cache_dir=tmp_path, progress=False,
-                              precision="bf16")
+                              precision=Precision.parse("bf16"))
     for pair in ref:
         assert not np.array_equal(fast[pair], ref[pair])  # computed, not read from the fp32 cache
         cos = np.sum(fast[pair] * ref[pair], 1) / np.linalg.norm(fast[pair], axis=1) / np.linalg.norm(ref[pair], axis=1)
         assert cos.min() > 0.99, pair
     P32, _ = extract_layer_tokens(image_paths, backbone, progress=False)
-    P16, _ = extract_layer_tokens(image_paths, backbone, progress=False, precision="bf16")
+    P16, _ = extract_layer_tokens(image_paths, backbone, progress=False, precision=Precision.parse("bf16"))
     assert P16.dtype == np.float32 and not np.array_equal(P16, P32)
     np.testing.assert_allclose(P16, P32, atol=0.1 * np.abs(P32).max())
     with pytest.raises(ConfigError, match="fp32 or bf16"):
-        extract_all_layers(image_paths, backbone, progress=False, precision="int8")
+        extract_all_layers(image_paths, backbone, progress=False, precision=Precision.parse("int8"))

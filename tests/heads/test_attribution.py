@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from synthtrace.errors import ConfigError, InputError, NotFittedError
-from synthtrace.evaluation.clustering import ood_metrics
+from synthtrace.metrics.clustering import ood_metrics
 from synthtrace.heads.attribution import UNKNOWN, AttributionHead
 
 

@@ -3,7 +3,7 @@ import pytest
 
 from synthtrace.backbones.cnn import CNNSmall, CNNSmallBackbone, CNNSmallConfig
 from synthtrace.errors import ConfigError, InputError, NotFittedError
-from synthtrace.evaluation.metrics import roc_auc
+from synthtrace.metrics.detection import roc_auc
 from synthtrace.heads.cnn_small import CNNSmallClassifier
 
 

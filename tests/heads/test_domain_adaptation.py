@@ -97,7 +97,7 @@ def test_train_with_target_unlabeled(tiny_bench, tmp_path):
     from synthtrace.backbones.tiny import save_tiny_model
     from synthtrace.detector import DetectorBundle
     from synthtrace.io.manifest import read_manifest, write_manifest
-    from synthtrace.train import train_detector
+    from synthtrace.training.train import train_detector
 
     vit = save_tiny_model("vit", tmp_path / "vit")
     m = read_manifest(tiny_bench / "manifest.csv")

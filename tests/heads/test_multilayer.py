@@ -41,7 +41,7 @@ def test_learns_a_separable_toy_task():
     Pt, At, yt = _toy(seed=1)
     s = clf.decision_function(Pt, At)
     assert s.shape == (64,)
-    from synthtrace.evaluation.metrics import roc_auc
+    from synthtrace.metrics.detection import roc_auc
 
     assert roc_auc(yt, s) > 0.95
     assert clf.history_[-1]["loss"] < clf.history_[0]["loss"]

@@ -11,7 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from synthtrace.io.images import list_image_files, sniff_image_file
-from synthtrace.scan import ScanOptions, scan_paths
+from synthtrace.tasks.scan import ScanOptions, scan_paths
 
 
 def _mixed(tmp_path):

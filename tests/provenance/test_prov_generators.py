@@ -552,7 +552,7 @@ def test_c2pa_signer_names_the_tool_when_nothing_else_does(chain):
 def test_raw_text_is_escaped_in_the_html_report(tmp_path):
     pytest.importorskip("jinja2")
     from synthtrace.evaluation.scan_report import write_scan_report
-    from synthtrace.scan import ScanOptions, scan_file
+    from synthtrace.tasks.scan import ScanOptions, scan_file
 
     hostile = '<script>alert(1)</script> a cat\nSteps: 20, Sampler: Euler, Seed: 1, Size: 64x64'
     path = tmp_path / "x.png"

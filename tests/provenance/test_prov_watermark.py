@@ -18,7 +18,7 @@ from synthtrace.provenance.watermark import (
     dwtdct_bits,
     read_watermarks,
 )
-from synthtrace.scan import ScanOptions, scan_file
+from synthtrace.tasks.scan import ScanOptions, scan_file
 
 imwatermark = pytest.importorskip("imwatermark", reason="invisible-watermark (synthtrace[watermark]) is not installed")
 cv2 = pytest.importorskip("cv2")

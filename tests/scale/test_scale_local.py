@@ -19,7 +19,7 @@ from synthtrace.scale.inputs import expand_inputs  # noqa: E402
 from synthtrace.scale.parquet_sink import ParquetSink  # noqa: E402
 from synthtrace.scale.schema import partition, result_from_row, result_key, settings_hash  # noqa: E402
 from synthtrace.scale.worker import ShardPlan, ShardScanner, detector_id  # noqa: E402
-from synthtrace.scan import ScanOptions, scan_paths  # noqa: E402
+from synthtrace.tasks.scan import ScanOptions, scan_paths  # noqa: E402
 
 from ._data import BAD_FILES, make_images  # noqa: E402
 
@@ -184,7 +184,7 @@ def test_fsspec_urls_give_the_local_results(images, tmp_path):
 
 
 def test_case_store_sink_is_batched_and_idempotent(images, tmp_path, db_url):
-    from synthtrace.service.store import Store
+    from synthtrace.store import Store
 
     s = synthtrace.scan(images, out=tmp_path / "out", db=db_url, shard_size=8)
     store = Store(db_url)
@@ -214,7 +214,7 @@ def test_case_store_sink_is_batched_and_idempotent(images, tmp_path, db_url):
 
 def test_api_and_errors(images, tmp_path, monkeypatch):
     assert [r.path for r in synthtrace.scan(images[:3])] == images[:3]
-    assert synthtrace.scan.scan_file is not None  # the submodule stays reachable under the function's name
+    assert synthtrace.tasks.scan.scan_file is not None  # the submodule stays reachable under the function's name
     with pytest.raises(ConfigError, match="valid ones"):
         synthtrace.scan(images, out=tmp_path / "o", watermark=False)
     with pytest.raises(ConfigError, match="pass out="):
@@ -279,7 +279,7 @@ def test_an_input_left_without_a_row_gets_a_worker_failure_row(images, tmp_path,
 def test_import_synthtrace_stays_light():
     import subprocess
 
-    code = ("import sys, synthtrace; synthtrace.scan; "
+    code = ("import sys, synthtrace; synthtrace.tasks.scan; "
             "print(sorted(m for m in ('torch', 'ray', 'pyarrow', 'synthtrace.scale') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -17,7 +17,7 @@ duckdb = pytest.importorskip("duckdb")
 import synthtrace  # noqa: E402
 from synthtrace.scale import read_results, scan_to_parquet  # noqa: E402
 from synthtrace.scale.schema import result_from_row  # noqa: E402
-from synthtrace.scan import scan_paths  # noqa: E402
+from synthtrace.tasks.scan import scan_paths  # noqa: E402
 
 from ._data import BAD_FILES, make_images  # noqa: E402
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from synthtrace.service.store import NewItem
+from synthtrace.store import NewItem
 
 from .conftest import LOCAL, auth, jpeg_bytes, make_app, png_with_prompt
 
@@ -142,7 +142,7 @@ def test_detectors_listed_and_used(tmp_path, tiny_bundle):
 def test_attribution_head_in_a_models_bundle_reaches_the_scan(tmp_path, tiny_bench, tiny_bundle):
     import shutil
 
-    from synthtrace.heads.attribution import fit_bundle_head
+    from synthtrace.training.attribution import fit_bundle_head
     from synthtrace.io.manifest import read_manifest
 
     models = tmp_path / "models"

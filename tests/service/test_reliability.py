@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from synthtrace.service.jobs import JobRunner
-from synthtrace.service.store import NewItem, Store
+from synthtrace.store import NewItem, Store
 
 from .conftest import jpeg_bytes
 
@@ -27,7 +27,7 @@ WORKER = textwrap.dedent("""
     from sqlalchemy import event
     from sqlalchemy.orm import Session
     from synthtrace.service.jobs import JobRunner
-    from synthtrace.service.store import Scan, Store
+    from synthtrace.store import Scan, Store
 
     url, job_id, pause = sys.argv[1], sys.argv[2], float(sys.argv[3])
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from synthtrace.records import Detection, Evidence, ImageRecord, ScanResult, Verdict
-from synthtrace.service.store import NewItem, ScanFilter, Store
+from synthtrace.store import NewItem, ScanFilter, Store
 
 
 def _result(i: int, label: str = "uncertain", *, detector: bool = False, prompt: str = "x") -> ScanResult:

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from synthtrace.bench.build import BenchConfig, build_benchmark
-from synthtrace.evaluation.metrics import roc_auc
+from synthtrace.metrics.detection import roc_auc
 from synthtrace.io.manifest import read_manifest
 from synthtrace.signals import GENERATED_THRESHOLD, analyze_pixels
 

@@ -18,7 +18,8 @@ from torch.nn import functional as F
 
 from synthtrace.detector import DetectorBundle
 from synthtrace.errors import BundleError, ConfigError
-from synthtrace.zoo import ZOO, calibrate_bundle, convert
+from synthtrace.training.convert import calibrate_bundle, convert
+from synthtrace.zoo import ZOO
 from synthtrace.zoo.entries import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD
 from synthtrace.zoo.models import RESNET50_DEPTHS, ResNetFC, map_resnet_state, resnet_config, torchvision_to_transformers
 
@@ -312,7 +313,7 @@ def test_converted_bundles_run_through_scan_eval_report(name, small_manifest, cn
                                                         tiny_clip_l14_proj, tmp_path):
     from synthtrace.evaluation.evaluate import evaluate_detector
     from synthtrace.evaluation.scan_report import write_scan_report
-    from synthtrace.scan import ScanOptions, scan_paths
+    from synthtrace.tasks.scan import ScanOptions, scan_paths
 
     ckpt = {"CNNDetection": cnndet_ckpt, "NPR": npr_ckpt, "UniversalFakeDetect": ufd_ckpt}[name][0]
     kw = {"backbone": f"hf:{tiny_clip_l14_proj}"} if name == "UniversalFakeDetect" else {}

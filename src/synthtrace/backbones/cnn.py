@@ -10,14 +10,13 @@ it trains on crops and runs on whole images.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from synthtrace.backbones.base import Backbone
 from synthtrace.backbones.preprocess import PreprocessConfig
-from synthtrace.errors import BundleError, ConfigError, reject_unknown_keys
+from synthtrace.errors import ConfigError, reject_unknown_keys
 
 # Pixels in [-1, 1]; no resize or crop here (the network crops large inputs itself).
 CNN_PREPROCESS = PreprocessConfig(
@@ -77,24 +76,14 @@ class CNNSmall(nn.Module):
 
 
 class CNNSmallBackbone(Backbone):
-    """The trained network's pooled features, for probes and open-world discovery.
+    """A cnn-small network's pooled features, for probes and open-world discovery.
 
-    ``weights`` is a detector bundle directory holding a trained cnn-small; without
-    it the network has random weights (useful only for tests).
-    """
+    ``model``: a trained network (``DetectorBundle.cnn_backbone()`` gives a bundle's);
+    without it the network has random weights (useful only for tests)."""
 
-    def __init__(self, weights: str | Path | None = None, config: CNNSmallConfig | None = None):
-        if weights is not None:
-            from synthtrace.detector import DetectorBundle
-
-            bundle = DetectorBundle.from_pretrained(weights)
-            if bundle.kind != "cnn-small":
-                raise BundleError(f"{weights}: is a {bundle.kind!r} bundle; cnn-small features need a cnn-small bundle")
-            self.model = bundle.model
-            self.id = f"cnn-small:{Path(weights).resolve()}"
-        else:
-            self.model = CNNSmall(config or CNNSmallConfig())
-            self.id = "cnn-small"
+    def __init__(self, model: CNNSmall | None = None, *, config: CNNSmallConfig | None = None, id: str = "cnn-small"):
+        self.model = model if model is not None else CNNSmall(config or CNNSmallConfig())
+        self.id = id
         self.model.eval()
         self.preprocess = CNN_PREPROCESS
 

@@ -33,6 +33,7 @@ import torch
 
 from synthtrace.backbones.base import Backbone
 from synthtrace.backbones.preprocess import PreprocessConfig
+from synthtrace.backbones.speed import FP32, PRECISIONS, Precision, fast_forward, resolve_precision
 from synthtrace.errors import ConfigError
 
 # model_type → (class name in transformers, number of leading non-patch tokens).
@@ -132,8 +133,6 @@ class HFBackbone(Backbone):
             )
 
     def precisions(self) -> list[str]:
-        from synthtrace.backbones.speed import PRECISIONS
-
         return list(PRECISIONS)
 
     def embed(
@@ -142,22 +141,20 @@ class HFBackbone(Backbone):
         *,
         layer: str = "last",
         pooling: str = "cls",
-        precision: str = "fp32",
+        precision: Precision = FP32,
         compile: bool = False,
     ) -> torch.Tensor:
-        """See ``Backbone.embed``. ``precision`` ("fp32", "bf16", "int8") and ``compile``
+        """See ``Backbone.embed``. ``precision`` and ``compile``
         select the CPU fast path (``backbones/speed.py``); the defaults are the float32
         reference."""
         self.validate(layer, pooling)
         device = next(self.model.parameters()).device
         with torch.inference_mode():
             x = pixels.to(device=device, dtype=torch.float32)
-            if precision == "fp32" and not compile:
+            if precision.reference and not compile:
                 return self._features(self.model, x, layer, pooling)
-            from synthtrace.backbones.speed import fast_forward, resolve_precision
-
             precision = resolve_precision(precision)
-            if precision == "int8" and device.type != "cpu":
+            if precision.dtype == "int8" and device.type != "cpu":
                 raise ConfigError(f"{self.id}: precision 'int8' (dynamic quantisation) runs on CPU only, not {device}.")
             ff = fast_forward(
                 self, lambda model, px: self._features(model, px, layer, pooling),

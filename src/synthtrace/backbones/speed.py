@@ -29,7 +29,7 @@ tokens per block, so less work per image; features move further from float32 tha
 bf16 alone does. Only the r values in :data:`TOME_R` are names here (the precision
 string is the feature-cache namespace); other schedules go through ``ToMeConfig``.
 
-Agreement with float32 is checked by ``synthtrace.features.fastpath``.
+Agreement with float32 is checked by ``synthtrace.training.fastpath``.
 """
 
 from __future__ import annotations
@@ -41,11 +41,13 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
 import torch
 
+from synthtrace.backbones.token_merging import DEFAULT_R, ToMeConfig, merged_features
 from synthtrace.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -57,22 +59,41 @@ PRECISIONS = BASE_PRECISIONS + tuple(
 )
 
 
-def split_precision(precision: str) -> tuple[str, int | None]:
-    """``"bf16+tome16"`` → ``("bf16", 16)``; ``"bf16"`` → ``("bf16", None)``; ``"+tome"`` → DEFAULT_R."""
-    base, _, extra = precision.partition("+")
-    if not extra:
-        return base, None
-    if not extra.startswith("tome") or not (extra[4:] == "" or extra[4:].isdigit()):
-        raise ConfigError(f"precision {precision!r} is not supported; expected one of {list(PRECISIONS)}.")
-    from synthtrace.backbones.token_merging import DEFAULT_R
+@dataclass(frozen=True)
+class Precision:
+    """How a forward pass runs: ``dtype`` ("fp32", "bf16", "int8") and ToMe's ``tome_r``
+    (None: no token merging). Parsed once from its name (:meth:`parse`), at the edge."""
 
-    return base, int(extra[4:]) if extra[4:] else DEFAULT_R
+    dtype: str = "fp32"
+    tome_r: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.dtype not in BASE_PRECISIONS or (self.tome_r is not None and self.tome_r not in TOME_R):
+            raise ConfigError(f"precision {str(self)!r} is not supported; expected one of {list(PRECISIONS)}.")
+
+    @classmethod
+    def parse(cls, name: str | Precision) -> Precision:
+        """``"bf16+tome16"`` → Precision("bf16", 16); ``"<base>+tome"`` names DEFAULT_R."""
+        if isinstance(name, Precision):
+            return name
+        base, plus, extra = str(name).partition("+")
+        if plus and not (extra.startswith("tome") and (extra[4:] == "" or extra[4:].isdigit())):
+            raise ConfigError(f"precision {name!r} is not supported; expected one of {list(PRECISIONS)}.")
+        r = (int(extra[4:]) if extra[4:] else DEFAULT_R) if plus else None
+        if base not in BASE_PRECISIONS or (r is not None and r not in TOME_R):
+            raise ConfigError(f"precision {name!r} is not supported; expected one of {list(PRECISIONS)}.")
+        return cls(base, r)
+
+    def __str__(self) -> str:
+        return self.dtype if self.tome_r is None else f"{self.dtype}+tome{self.tome_r}"
+
+    @property
+    def reference(self) -> bool:
+        """The float32 reference (what every cache and bundle was built on)."""
+        return self.dtype == "fp32" and self.tome_r is None
 
 
-def check_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision {precision!r} is not supported; expected one of {list(PRECISIONS)}.")
-    return precision
+FP32 = Precision()
 
 
 @lru_cache(maxsize=1)
@@ -98,23 +119,19 @@ def cpu_bf16_native() -> bool:
 _fallback_noted = False
 
 
-def resolve_precision(precision: str) -> str:
+def resolve_precision(precision: Precision) -> Precision:
     """The precision that will actually run: ``bf16`` becomes ``fp32`` (with a logged note)
     on a CPU without native bfloat16."""
     global _fallback_noted
-    check_precision(precision)
-    base, r = split_precision(precision)
-    if r is not None:  # "+tome" alone names DEFAULT_R: the cache key carries the r that ran
-        return f"{resolve_precision(base)}+tome{r}"
-    if precision == "bf16" and not cpu_bf16_native():
+    if precision.dtype == "bf16" and not cpu_bf16_native():
         if _fallback_noted:  # once per process, not once per batch
-            return "fp32"
+            return replace(precision, dtype="fp32")
         _fallback_noted = True
         logger.warning(
             "precision bf16 requested but this CPU has no native bfloat16 (avx512_bf16/amx_bf16); "
             "using fp32 instead (emulated bfloat16 would be slower)."
         )
-        return "fp32"
+        return replace(precision, dtype="fp32")
     return precision
 
 
@@ -173,7 +190,7 @@ class FastForward:
         model: torch.nn.Module,
         fn: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor],
         *,
-        precision: str,
+        precision: Precision,
         compile: bool,
     ) -> None:
         self.precision, self.compiled = precision, compile
@@ -188,7 +205,7 @@ class FastForward:
         self._lock = threading.Lock()
 
     def _eager(self, pixels: torch.Tensor) -> torch.Tensor:
-        if split_precision(self.precision)[0] == "bf16":
+        if self.precision.dtype == "bf16":
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 return self._fn(self.model, pixels).float()
         return self._fn(self.model, pixels).float()
@@ -219,7 +236,7 @@ def fast_forward(
     backbone: Any,
     fn: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor],
     *,
-    precision: str,
+    precision: Precision,
     compile: bool,
     key: Any = None,
 ) -> FastForward:
@@ -233,19 +250,16 @@ def fast_forward(
     k = (precision, compile, key)
     if k not in cache:
         model = backbone.model
-        base, r = split_precision(precision)
-        if r is not None:
+        if precision.tome_r is not None:
             # Token merging changes the token count and makes mean pooling size-weighted, so
             # the backbone's own feature function cannot run it; key is (layer, pooling).
-            from synthtrace.backbones.token_merging import ToMeConfig, merged_features
-
             layer, pooling = key
-            tome = ToMeConfig(r=r)
+            tome = ToMeConfig(r=precision.tome_r)
             fn = lambda m, px: merged_features(backbone, m, px, layer=layer, pooling=pooling, config=tome)  # noqa: E731
-        if base == "int8":  # quantise once per backbone; keys share the int8 copy
+        if precision.dtype == "int8":  # quantise once per backbone; keys share the int8 copy
             if next(model.parameters()).device.type != "cpu":
-                raise ConfigError(f"precision {precision!r} (dynamic int8 quantisation) runs on CPU only.")
-            model = next((f.model for (p, _, _), f in cache.items() if split_precision(p)[0] == "int8"), None) \
+                raise ConfigError(f"precision {str(precision)!r} (dynamic int8 quantisation) runs on CPU only.")
+            model = next((f.model for (p, _, _), f in cache.items() if p.dtype == "int8"), None) \
                 or quantize_int8(model)
         cache[k] = FastForward(model, fn, precision=precision, compile=compile)
     return cache[k]
@@ -256,5 +270,5 @@ def compile_seconds(backbone: Any) -> dict[str, float]:
     out = {}
     for (precision, compiled, key), ff in backbone.__dict__.get("_fast_forwards", {}).items():
         if compiled and ff.compile_seconds is not None:
-            out[f"{precision}/{key}" if key is not None else precision] = ff.compile_seconds
+            out[f"{precision}/{key}" if key is not None else str(precision)] = ff.compile_seconds
     return out

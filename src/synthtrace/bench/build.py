@@ -21,8 +21,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from ..errors import ConfigError, reject_unknown_keys
-from ..io.manifest import ManifestRow, write_manifest
+from synthtrace.errors import ConfigError, reject_unknown_keys
+from synthtrace.io.manifest import ManifestRow, write_manifest
 from .cameras import CAMERAS, HELD_OUT_CAMERAS, SEEN_CAMERAS, blur, box_down2, capture
 from .generators import ALL_GENERATORS, GeneratorSpec, generate
 from .scenes import render_scene

@@ -14,9 +14,9 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..evaluation.metrics import roc_auc
-from ..io.images import estimate_jpeg_quality
-from ..io.manifest import Manifest
+from synthtrace.metrics.detection import roc_auc
+from synthtrace.io.images import estimate_jpeg_quality
+from synthtrace.io.manifest import Manifest
 
 FEATURES = ("mean_r", "mean_g", "mean_b", "std_r", "std_g", "std_b", "file_size", "jpeg_quality")
 

@@ -13,14 +13,6 @@ import typer
 from synthtrace.cli.console import err, out
 
 
-def _images(paths: list[Path]) -> list[Path]:
-    exts = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
-    files: list[Path] = []
-    for p in paths:
-        files += sorted(q for q in p.rglob("*") if q.suffix.lower() in exts) if p.is_dir() else [p]
-    return files
-
-
 def attribute(
     paths: list[Path] = typer.Argument(None, help="Image files and/or folders (not needed with --fit)."),
     detector: Path = typer.Option(..., "--detector", "-d", help="Detector bundle folder holding (or, with --fit, to receive) "
@@ -45,17 +37,18 @@ def attribute(
     """Which known generator made each image, or "unknown generator"."""
     import json
 
-    from synthtrace.heads.attribution import attribution_records, fit_bundle_head, head_features, load_attribution_head
+    from synthtrace.tasks.attribute import attribute as attribute_files
+    from synthtrace.tasks.attribute import fit_attribution
 
     if fit is not None:
         fp_config = None
         if fingerprint is not None:
             features = "learned"
         elif features == "learned":
-            from synthtrace.features.learned_fingerprint import LearnedFingerprintConfig
+            from synthtrace.heads.learned_fingerprint import LearnedFingerprintConfig
 
             fp_config = LearnedFingerprintConfig(epochs=fingerprint_epochs)
-        head, summary = fit_bundle_head(detector, fit, level=level, features=features, unknown_score=unknown_score,
+        head, summary = fit_attribution(detector, fit, level=level, features=features, unknown_score=unknown_score,
                                         known_tpr=known_tpr, random_state=seed, fingerprint=fingerprint,
                                         fingerprint_config=fp_config, progress=not as_json)
         if as_json:
@@ -67,12 +60,10 @@ def attribute(
             return
     if not paths:
         raise typer.BadParameter("give image files or folders (or --fit MANIFEST to create the head).")
-    head = load_attribution_head(detector)
-    files = _images(paths)
-    X = head_features(head, files, bundle_dir=detector)
-    for f, rec in zip(files, attribution_records(head, X, top_k=top_k)):
+    for rec in attribute_files(paths, detector, top_k=top_k):
+        f = rec["path"]
         if as_json:
-            out.print_json(json.dumps({"path": str(f), **rec}))
+            out.print_json(json.dumps(rec))
         else:
             answer = "unknown generator" if rec["unknown"] else rec["answer"]
             listing = ", ".join(f"{t['source']} {t['probability']:.2f}" for t in rec["top_k"])

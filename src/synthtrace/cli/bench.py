@@ -50,7 +50,7 @@ def build(
         summary = build_benchmark(out, cfg, workers=workers or None, progress=on_progress)
     result = summary.to_dict()
     if check:
-        from synthtrace.demo import check_band
+        from synthtrace.tasks.demo import check_band
 
         result["difficulty_band"] = check_band(out, seed=seed, progress=not as_json,
                                                log=(lambda m: None) if as_json else err.print)

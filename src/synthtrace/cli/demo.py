@@ -22,7 +22,7 @@ def demo(
 ) -> None:
     """Run the whole pipeline on the built-in benchmark: build → train cnn-small →
     evaluate (seen and held-out generators) → scan a few images → demo-output/."""
-    from synthtrace.demo import run_demo
+    from synthtrace.tasks.demo import run_demo
 
     s = run_demo(output, per_source=per_source, epochs=epochs, seed=seed, progress=not as_json,
                  log=(lambda m: None) if as_json else err.print, real_world=real_world)

@@ -9,16 +9,6 @@ import typer
 from synthtrace.cli.console import err
 
 
-def _list(images: Path) -> list[Path]:
-    from synthtrace.cli.attribute import _images
-    from synthtrace.io.manifest import read_manifest
-
-    if images.is_file() and images.suffix.lower() == ".csv":
-        m = read_manifest(images)
-        return [m.path_of(r) for r in m]
-    return _images([images])
-
-
 def discover(
     images: Path = typer.Option(..., "--images", help="Folder of images or a manifest.csv (the discovery set)."),
     known: Path = typer.Option(..., "--known", help="manifest.csv of labelled images of known sources (column `source`)."),
@@ -71,91 +61,12 @@ def discover(
 
     Open run/index.html to look at the clusters; run/clusters.csv lists every image's cluster.
     """
-    if self_train < 0 or self_train_epochs < 1:
-        raise typer.BadParameter("--self-train takes a number of rounds >= 0 and --self-train-epochs a number >= 1.")
-    if self_train_augment is not None and not 0.0 <= self_train_augment <= 1.0:
-        raise typer.BadParameter(f"--self-train-augment {self_train_augment}: a share of draws, in [0, 1].")
-    if consensus < 1:
-        raise typer.BadParameter(f"--consensus {consensus}: the number of runs of the loop, >= 1 (1: no consensus).")
-    if self_train_core not in ("centre", "stable"):
-        raise typer.BadParameter(f"--self-train-core {self_train_core!r}: choose centre or stable.")
-    from synthtrace.backbones.cnn import CNNSmallBackbone
-    from synthtrace.discovery.openworld import OpenWorldDiscovery
-    from synthtrace.discovery.run import write_run
-    from synthtrace.features.extract import extract_features
-    from synthtrace.features.learned_fingerprint import LearnedFingerprint, is_learned_fingerprint
-    from synthtrace.io.manifest import read_manifest
+    from synthtrace.tasks.discover import DiscoverySettings, SelfTraining, discover as run_discovery
 
-    km = read_manifest(known)
-    rows = [r for r in km if r.source]
-    files = _list(images)
-    known_files = [km.path_of(r) for r in rows]
-    fp = LearnedFingerprint.from_pretrained(features) if is_learned_fingerprint(features) else None
-    if self_train and fp is None:
-        raise typer.BadParameter(f"--self-train {self_train} fine-tunes a learned fingerprint, but --features is "
-                                 f"{features!r}; train one with `synthtrace fingerprint train KNOWN.csv --out fp/` and "
-                                 "pass --features fp/.")
-    known_imgs = disc_imgs = None
-    if self_train:  # decoded once: every round trains on them and recomputes their features
-        from synthtrace.io.images import load_images
-
-        known_imgs = [im.rgb for im in load_images(known_files, progress=True, label="decoding known")]
-        disc_imgs = [im.rgb for im in load_images(files, progress=True, label="decoding discovery set")]
-        Xk, Xd = fp.transform(known_imgs), fp.transform(disc_imgs)
-    elif features == "fingerprint":
-        from synthtrace.features.fingerprint import fingerprint_files
-
-        Xk = fingerprint_files(known_files, progress=True)
-        Xd = fingerprint_files(files, progress=True)
-    elif fp is not None:
-        Xk = fp.transform_files(known_files, progress=True)
-        Xd = fp.transform_files(files, progress=True)
-    else:
-        bb = CNNSmallBackbone(weights=features)
-        Xk = extract_features(known_files, bb, pooling="mean", progress=False)
-        Xd = extract_features(files, bb, pooling="mean", progress=False)
-    err.print(f"{len(rows)} known images, {len(files)} to discover")
-    from synthtrace.discovery.consensus import MAX_SAMPLES, ConsensusDiscovery
-
-    if consensus > 1 and len(files) > MAX_SAMPLES:
-        err.print(f"--consensus {consensus}: {len(files)} images are more than a consensus handles ({MAX_SAMPLES}, "
-                  "an N x N matrix); running the loop once (pass --consensus 1 to skip this note).")
-        consensus = 1
-    yk = [r.source for r in rows]
-    for rnd in range(self_train + 1):
-        last = rnd == self_train
-        d = OpenWorldDiscovery(
-            n_iterations=iterations, n_clusters=n_clusters, min_cluster_size=min_cluster_size, merge=merge,
-            merge_test=merge_test, percentile=percentile, merge_space=merge_space, kmeans_n_init=kmeans_n_init, random_state=seed,
-            run_dir=out if last else out / "rounds" / f"round{rnd}", verbose=True,
-        )
-        if last and consensus > 1:
-            d = ConsensusDiscovery(d, runs=consensus, progress=True).fit(Xk, yk, Xd)
-            c = d.history_[-1]
-            err.print(f"consensus of {consensus} runs: {c['n_clusters']} clusters, pairs of cluster-mates together in "
-                      f"{c['mean_support']:.0%} of the runs on average (runs' pairwise ARI {c['mean_pairwise_ari']:.2f}); "
-                      f"runs kept in {out}/consensus/")
-            break
-        d = d.fit(Xk, yk, Xd)
-        if last:
-            break
-        adapted = out / "rounds" / f"fingerprint{rnd + 1}"
-        if is_learned_fingerprint(adapted):  # an interrupted run: this round's fine-tuning is done
-            fp = LearnedFingerprint.from_pretrained(adapted)
-            err.print(f"self-training round {rnd + 1}: reusing {adapted}")
-        else:
-            from synthtrace.discovery.selftrain import self_train as fine_tune, stable_core
-
-            core = None
-            if self_train_core == "stable":
-                core = stable_core(d, Xk, yk, Xd, progress=True)
-                err.print(f"self-training round {rnd + 1}: {int(core.sum())} of {int((d.labels_ >= 0).sum())} "
-                          "clustered images keep their cluster-mates over 4 re-runs of the loop")
-            fp, core = fine_tune(fp, known_imgs, yk, disc_imgs, d, Xd, epochs=self_train_epochs,
-                                 augment=self_train_augment, core=core)
-            fp.save_pretrained(adapted)
-            err.print(f"self-training round {rnd + 1}: fine-tuned on {len(rows)} known + {int(core.sum())} clustered "
-                      f"images ({fp.classes_.size} classes), saved {adapted}")
-        Xk, Xd = fp.transform(known_imgs), fp.transform(disc_imgs)
-    write_run(out, d, [str(f) for f in files])
-    err.print(f"wrote {out}/clusters.json, clusters.csv, iterations.json, index.html")
+    settings = DiscoverySettings(iterations=iterations, n_clusters=n_clusters, min_cluster_size=min_cluster_size,
+                                 merge=merge, merge_test=merge_test, percentile=percentile, merge_space=merge_space,
+                                 kmeans_n_init=kmeans_n_init, consensus=consensus, seed=seed)
+    self_training = SelfTraining(rounds=self_train, epochs=self_train_epochs, augment=self_train_augment,
+                                 core=self_train_core)
+    run_discovery(images, known, out, features=str(features), settings=settings, self_training=self_training,
+                  log=err.print, progress=True)

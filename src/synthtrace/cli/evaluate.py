@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from synthtrace.cli.options import COMPILE, PRECISION
+from synthtrace.cli.options import COMPILE, PRECISION, run_options
 from synthtrace.cli.console import err, out
 
 
@@ -76,7 +76,7 @@ def evaluate(
     from synthtrace.detector import DetectorBundle
     from synthtrace.evaluation.evaluate import evaluate_detector, write_metrics
 
-    bundle = DetectorBundle.from_pretrained(detector, precision=precision, compile=compile_)
+    bundle = DetectorBundle.from_pretrained(detector, run=run_options(precision, compile_))
     split_arg = None if split == "all" else split
     rob = None
     fewshot_data = attribution_data = None

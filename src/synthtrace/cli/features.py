@@ -39,7 +39,7 @@ def extract(
     import numpy as np
 
     from synthtrace.backbones.registry import create_backbone
-    from synthtrace.backbones.speed import compile_seconds, configure_threads
+    from synthtrace.backbones.speed import Precision, compile_seconds, configure_threads
     from synthtrace.features.extract import extract_features
     from synthtrace.io.manifest import read_manifest
 
@@ -50,7 +50,7 @@ def extract(
     paths = [m.path_of(r) for r in m]
     bb = create_backbone(backbone)
     t0 = time.perf_counter()
-    X = extract_features(paths, bb, layer=layer, pooling=pooling, precision=precision, compile=compile_,
+    X = extract_features(paths, bb, layer=layer, pooling=pooling, precision=Precision.parse(precision), compile=compile_,
                          batch_size=batch_size, num_workers=workers, cache_dir=cache_dir, progress=not as_json)
     seconds = time.perf_counter() - t0
     if out_file:
@@ -89,11 +89,11 @@ def agreement(
 ) -> None:
     """Do fast-path features decide like fp32? Probe fitted on fp32 train features, thresholds
     from fp32 val, test decisions compared (target: >= 99.5 % at every operating point)."""
-    from synthtrace.backbones.speed import configure_threads
-    from synthtrace.features.fastpath import fastpath_agreement
+    from synthtrace.backbones.speed import Precision, configure_threads
+    from synthtrace.training.fastpath import fastpath_agreement
 
     configure_threads()
-    rep = fastpath_agreement(manifest, backbone, precision=precision, compile=compile_, layer=layer, pooling=pooling,
+    rep = fastpath_agreement(manifest, backbone, precision=Precision.parse(precision), compile=compile_, layer=layer, pooling=pooling,
                              batch_size=batch_size, cache_dir=cache_dir, seed=seed, progress=not as_json)
     if as_json:
         typer.echo(json.dumps(rep.to_dict(), indent=2, allow_nan=False))

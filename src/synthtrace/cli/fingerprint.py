@@ -65,7 +65,8 @@ def train(
     Note: --augment applies the built-in benchmark's own post-processing, so gains it
     brings on that benchmark do not show robustness to other processing.
     """
-    from synthtrace.features.learned_fingerprint import LearnedFingerprintConfig, train_from_manifest
+    from synthtrace.heads.learned_fingerprint import LearnedFingerprintConfig
+    from synthtrace.training.fingerprint import train_from_manifest
 
     cfg = LearnedFingerprintConfig(epochs=epochs, augment=augment, crop=crop, seed=seed, members=members,
                                    normalize=normalize)

@@ -27,7 +27,7 @@ def eval_masks(
 ) -> None:
     """Fine-grained error analysis of predicted masks: IoU split into boundary, extent and
     segment errors (FP and FN), re-normalised ratios; pixel/image AUC and F1 for binary masks."""
-    from synthtrace.localization.evaluate_masks import evaluate_mask_dirs, to_json, write_masks_report
+    from synthtrace.evaluation.masks import evaluate_mask_dirs, to_json, write_masks_report
 
     result = evaluate_mask_dirs(pred, gt, num_classes=classes, ignore_index=ignore, d=d, d_frac=d_frac)
     text = to_json(result)
@@ -76,36 +76,14 @@ def localize(
 ) -> None:
     """Heatmaps of where an image was edited: sliding-window detector map and noise-inconsistency
     map, each with a confidence map; writes <name>.overlay.png and <name>.heatmap.npz."""
-    import numpy as np
-    from PIL import Image
+    from synthtrace.signals.heatmap import WindowScoreCache
+    from synthtrace.tasks.localize import LocalizeSettings, localize as localize_files
 
-    from synthtrace.detector import DetectorBundle
-    from synthtrace.io.images import iter_image_files, load_image
-    from synthtrace.errors import ConfigError
-    from synthtrace.localization.heatmap import (WindowScoreCache, noise_inconsistency_map, normalize_map,
-                                                 sliding_window_heatmap)
-
-    if average not in ("logit", "probability") or normalize not in ("none", "rank", "minmax"):
-        raise ConfigError(f"--average {average!r} / --normalize {normalize!r}: expected logit|probability and "
-                          "none|rank|minmax")
-    bundle = DetectorBundle.from_pretrained(detector)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = LocalizeSettings(window=window, stride=stride, batch_size=batch_size, average=average, normalize=normalize)
     score_cache = WindowScoreCache(cache) if cache else None
-    files = iter_image_files(paths)
-    for f in files:
-        loaded = load_image(f)
-        rgb = loaded.rgb
-        sw = sliding_window_heatmap(bundle, rgb, window=window, stride=stride, batch_size=batch_size, average=average,
-                                    cache=score_cache, image_sha256=loaded.record.sha256)
-        sw.score = normalize_map(sw.score, normalize)
-        ni = noise_inconsistency_map(rgb)
-        np.savez_compressed(out_dir / f"{Path(f).stem}.heatmap.npz", sliding_window=sw.score,
-                            sliding_window_confidence=sw.confidence, noise=ni.score, noise_confidence=ni.confidence)
-        heat = np.zeros_like(rgb, dtype=np.float32)
-        heat[..., 0] = 255
-        a = (0.6 * sw.score)[..., None]
-        Image.fromarray((rgb * (1 - a) + heat * a).astype(np.uint8)).save(out_dir / f"{Path(f).stem}.overlay.png")
-        out.print(f"{f}: max {float(sw.score.max()):.3f}, mean {float(sw.score.mean()):.3f} "
+    for r in localize_files(paths, detector, settings=settings, out_dir=out_dir, cache=score_cache):
+        sw = r.detector_map
+        out.print(f"{r.path}: max {float(sw.score.max()):.3f}, mean {float(sw.score.mean()):.3f} "
                   f"({sw.params['n_windows']} windows) → {out_dir}")
     if score_cache is not None:
         err.print(f"window-score cache {cache}: {score_cache.hits} hit(s), {score_cache.misses} miss(es)")

@@ -34,7 +34,7 @@ def onboard(
     for a linear probe, LoRA and full fine-tuning, side by side."""
     from synthtrace.errors import InputError
     from synthtrace.heads.lora import FineTuneConfig
-    from synthtrace.onboard import OnboardProtocol, manifest_from_dirs, run_onboarding
+    from synthtrace.tasks.onboard import OnboardProtocol, manifest_from_dirs, run_onboarding
 
     if (manifest is None) == (real is None and fake is None) or (manifest is None and (real is None or fake is None)):
         raise InputError("pass either --manifest M, or both --real DIR and --fake DIR")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from synthtrace.detector import RunOptions
 
 PRECISION = typer.Option(
     "fp32", "--precision",
@@ -11,3 +16,12 @@ PRECISION = typer.Option(
          "See docs/cpu-speed.md.",
 )
 COMPILE = typer.Option(False, "--compile", help="torch.compile the backbone (paid once per process; pays off on long runs).")
+
+
+def run_options(precision: str, compile_: bool) -> RunOptions:
+    """--precision/--compile parsed once, here at the edge; the library takes the typed value."""
+    # torch: every command module is imported at start-up, so heavy modules load on use.
+    from synthtrace.backbones.speed import Precision
+    from synthtrace.detector import RunOptions
+
+    return RunOptions(Precision.parse(precision), compile_)

@@ -34,11 +34,13 @@ def probe_layers(
 ) -> None:
     """Fit a linear probe on every layer (CLS and mean-pooled) and report val/test ROC AUC with
     95 % intervals; pick the best layer on val (never test) and print the train command that uses it."""
+    from synthtrace.backbones.speed import Precision
     from synthtrace.evaluation.layer_sweep import sweep_layers
 
     names = [p.strip() for p in poolings.split(",") if p.strip()]
     sweep = sweep_layers(manifest, backbone, poolings=names, n_boot=n_boot, seed=seed, batch_size=batch_size,
-                         cache_dir=cache_dir, progress=not as_json, log=lambda msg: err.print(msg), precision=precision)
+                         cache_dir=cache_dir, progress=not as_json, log=lambda msg: err.print(msg),
+                         precision=Precision.parse(precision))
     result = sweep.to_dict()
     if out_json:
         out_json.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
-from synthtrace.cli.options import COMPILE, PRECISION
+from synthtrace.cli.options import COMPILE, PRECISION, run_options
 from synthtrace.cli.console import err, out
 from synthtrace.io.images import DEFAULT_MAX_PIXELS, list_image_files
 from synthtrace.progress import progress_bar
@@ -61,7 +61,7 @@ def scan(
     Every file gets a row; bad files are named with the reason and the scan goes on.
     Exit code 1 if any file failed (all other results are still written).
     """
-    from synthtrace.scan import ScanOptions, scan_paths, with_skipped
+    from synthtrace.tasks.scan import ScanOptions, scan_paths, with_skipped
     from synthtrace.verdict import LABELS
 
     detector = None if detector.lower() == "none" else detector
@@ -75,7 +75,8 @@ def scan(
     listing = list_image_files(paths)  # folders: non-images are listed as skipped, with the reason
     files = listing.images
     with progress_bar(len(files), "scanning", enabled=len(files) > 1) as advance:  # stderr: stdout stays clean
-        results = scan_paths(files, detector, options, on_result=lambda _: advance(1), precision=precision, compile=compile_)
+        results = scan_paths(files, detector, options, on_result=lambda _: advance(1),
+                             run=run_options(precision, compile_))
     results = with_skipped(results, listing.skipped)
     if report:
         from synthtrace.evaluation.scan_report import write_scan_report
@@ -121,7 +122,7 @@ def _scan_scaled(paths: list[str], detector: str | None, options, *, engine: str
                  out_dir: str | None, db: str | None, workers: int | None, shard_size: int) -> None:
     """--out/--engine ray: a resumable run into Parquet (and --db), summarised on stderr."""
     from synthtrace.errors import SynthtraceError
-    from synthtrace.scale.api import scan as scale_scan
+    from synthtrace.api import scan as scale_scan
 
     if out_dir is None:
         err.print(f"[red]--engine {engine}{' with --db' if db else ''} writes its results to a folder: add --out DIR[/]")

@@ -26,7 +26,7 @@ def train(
 ) -> None:
     """Train a detector on the manifest's train split; calibrate and pick thresholds on val."""
     from synthtrace.io.manifest import read_licences
-    from synthtrace.train import train_detector
+    from synthtrace.training.train import train_detector
 
     train_detector(
         manifest, out, backbone=backbone, head=head, layer=layer, pooling=pooling, epochs=epochs, seed=seed,

@@ -131,7 +131,7 @@ class ConsensusDiscovery:
     def _join(self) -> ConsensusDiscovery:
         from sklearn.metrics import adjusted_rand_score
 
-        from synthtrace.evaluation.clustering import assign_unclustered
+        from synthtrace.metrics.clustering import assign_unclustered
 
         self.runs_ = np.stack([assign_unclustered(d.features_, d.labels_) for d in self.fitted_])
         S = co_association(self.runs_)

@@ -426,7 +426,7 @@ class OpenWorldDiscovery:
             "seconds": {k: round(v, 3) for k, v in times.items()},
         }
         if self._eval is not None:
-            from synthtrace.evaluation.clustering import clustering_metrics
+            from synthtrace.metrics.clustering import clustering_metrics
 
             m = clustering_metrics(self._eval, self.labels_, Ed)
             stats.update({k: m[k] for k in ("purity", "purity_unweighted", "nmi", "ari", "sources_discovered", "n_sources")})

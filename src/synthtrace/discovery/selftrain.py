@@ -3,7 +3,7 @@
 Girish et al.'s loop (ICCV 2021) retrains its whole network on the known images plus the
 clustered ones in every iteration, so its features learn to tell the new sources apart.
 synthtrace's loop (``OpenWorldDiscovery``) trains a small network on fixed features; a
-learned fingerprint (``synthtrace.features.learned_fingerprint``) trained on the known
+learned fingerprint (``synthtrace.heads.learned_fingerprint``) trained on the known
 sources only has never had a reason to separate two sources it did not see, nor to keep
 them apart once platform processing has blurred their traces. ``self_train`` puts the
 convolutional network back into the loop: after a discovery run, the core of every

@@ -18,7 +18,7 @@ import numpy as np
 from synthtrace import __version__
 from synthtrace.detector import DetectorBundle
 from synthtrace.errors import InputError
-from synthtrace.evaluation.metrics import detection_metrics, per_source_metrics, subset_metrics, to_jsonable
+from synthtrace.metrics.detection import detection_metrics, per_source_metrics, subset_metrics, to_jsonable
 from synthtrace.io.images import load_images
 from synthtrace.io.manifest import Manifest, read_manifest
 

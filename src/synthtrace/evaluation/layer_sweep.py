@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from synthtrace.backbones.speed import FP32, Precision
 from synthtrace.io.manifest import Manifest, read_manifest
 
 __all__ = ["LayerResult", "LayerSweep", "sweep_layers"]
@@ -44,7 +45,7 @@ class LayerSweep:
     rows: list[LayerResult] = field(default_factory=list)
     best: LayerResult | None = None
     seconds: float = 0.0
-    precision: str = "fp32"
+    precision: Precision = FP32
 
     def train_command(self, manifest: str = "MANIFEST", out: str = "BUNDLE") -> str:
         """The `synthtrace train` command that uses the chosen layer."""
@@ -56,13 +57,13 @@ class LayerSweep:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        from synthtrace.evaluation.metrics import to_jsonable
+        from synthtrace.metrics.detection import to_jsonable
 
         return to_jsonable(
             {
                 "backbone": self.backbone, "manifest": self.manifest, "dataset": self.dataset, "selection": "highest val ROC AUC (test not used)",
                 "n_train": self.n_train, "n_val": self.n_val, "n_test": self.n_test, "seconds": self.seconds,
-                "precision": self.precision,
+                "precision": str(self.precision),
                 "best": asdict(self.best) if self.best else None,
                 "rows": [asdict(r) for r in self.rows],
             }
@@ -70,7 +71,7 @@ class LayerSweep:
 
 
 def _auc_ci(y: np.ndarray, s: np.ndarray, n_boot: int, seed: int) -> tuple[float, tuple[float, float]]:
-    from synthtrace.evaluation.metrics import bootstrap_ci, roc_auc
+    from synthtrace.metrics.detection import bootstrap_ci, roc_auc
 
     if y.size == 0 or np.unique(y).size < 2:
         return math.nan, (math.nan, math.nan)
@@ -88,7 +89,7 @@ def sweep_layers(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
-    precision: str = "fp32",
+    precision: Precision = FP32,
 ) -> LayerSweep:
     """Probe every layer of ``backbone`` (an ``hf:`` name) on ``manifest``; see the module docstring."""
     import time
@@ -97,7 +98,7 @@ def sweep_layers(
     from synthtrace.evaluation.evaluate import dataset_note
     from synthtrace.features.layers import extract_all_layers
     from synthtrace.heads.linear_probe import LinearProbe
-    from synthtrace.train import training_splits
+    from synthtrace.training.train import training_splits
 
     log = log or (lambda msg: None)
     t0 = time.perf_counter()

@@ -28,7 +28,7 @@ from synthtrace import __version__
 from synthtrace.detector import DetectorBundle
 from synthtrace.errors import ConfigError, InputError
 from synthtrace.evaluation.evaluate import summarize
-from synthtrace.evaluation.perturbations import (
+from synthtrace.io.perturbations import (
     JPEG,
     Blur,
     CenterCrop,

@@ -335,7 +335,7 @@ def _localization_view(loc: Any, rgb: np.ndarray | None, no_image_reason: str | 
     try:
         from PIL import Image
 
-        from synthtrace.localization.heatmap import decode_map_png
+        from synthtrace.signals.heatmap import decode_map_png
 
         score, conf = decode_map_png(maps["score"]), decode_map_png(maps["confidence"])
         H, W = (int(v) for v in maps.get("image_size", score.shape))

@@ -19,7 +19,9 @@ import numpy as np
 import torch
 
 from synthtrace.backbones.base import Backbone
+from synthtrace.backbones.speed import FP32, Precision, configure_threads, resolve_precision
 from synthtrace.errors import ConfigError, SynthtraceError, UnreadableImageError
+from synthtrace.io.images import load_image_bytes
 from synthtrace.features.cache import CacheKey, FeatureCache, FeatureNamespace
 
 
@@ -45,7 +47,7 @@ def extract_features(
     refresh_cache: bool = False,
     progress: bool = True,
     num_workers: int = 2,
-    precision: str = "fp32",
+    precision: Precision = FP32,
     compile: bool = False,
     num_threads: int | None = None,
 ) -> np.ndarray:
@@ -56,9 +58,9 @@ def extract_features(
     calling thread. Image errors are re-raised with the file named.
 
     Speed (``hf:`` backbones, see ``backbones/speed.py`` and docs/cpu-speed.md):
-    ``precision`` "fp32" (reference), "bf16" (bfloat16 autocast; fp32 with a logged
-    note on CPUs without native bfloat16) or "int8" (dynamic quantisation of the
-    linear layers); ``compile=True`` runs a torch.compile'd forward pass, compiled
+    ``precision`` fp32 (reference), bf16 (bfloat16 autocast; fp32 with a logged
+    note on CPUs without native bfloat16) or int8 (dynamic quantisation of the
+    linear layers), each optionally with token merging; ``compile=True`` runs a torch.compile'd forward pass, compiled
     once per backbone object and process. Cached vectors are keyed by the precision
     that actually ran, so fp32 and bf16 features never mix. ``num_threads`` sets
     torch's intra-op threads (None: leave them as they are).
@@ -66,18 +68,16 @@ def extract_features(
     backbone.validate(layer, pooling)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    precision = _check_precision(backbone, precision)
+    precision = check_precision(backbone, precision)
     if num_threads is not None:
-        from synthtrace.backbones.speed import configure_threads
-
         configure_threads(num_threads)
-    speed_kw = {} if precision == "fp32" and not compile else {"precision": precision, "compile": compile}
+    speed_kw = {} if precision.reference and not compile else {"precision": precision, "compile": compile}
     paths = [Path(p) for p in images]
     namespace: FeatureNamespace | None = None
     if cache_dir is not None:
         key = cache_key(backbone, layer=layer, pooling=pooling, precision=precision)
         namespace = FeatureCache(cache_dir).open(
-            key, refresh=refresh_cache, details={"preprocess": backbone.preprocess.to_dict(), "precision": precision}
+            key, refresh=refresh_cache, details={"preprocess": backbone.preprocess.to_dict(), "precision": str(precision)}
         )
     if not paths:
         return np.zeros((0, _feature_dim(backbone, layer, pooling)), dtype=np.float32)
@@ -90,8 +90,6 @@ def extract_features(
         sha = hashlib.sha256(data).hexdigest()
         if use_cache and namespace is not None and (vec := namespace.get(sha)) is not None:
             return _Item(i, sha, vector=vec)
-        from synthtrace.io.images import load_image_bytes
-
         try:
             rgb = load_image_bytes(data, str(path)).rgb
             return _Item(i, sha, pixels=backbone.preprocess(rgb))
@@ -128,7 +126,7 @@ def extract_features(
                 if namespace is not None:
                     namespace.put(it.sha256, vec)
 
-    label = f"features {backbone.id} [{layer}/{pooling}{'' if precision == 'fp32' else '/' + precision}]"
+    label = f"features {backbone.id} [{layer}/{pooling}{'' if precision.reference else f'/{precision}'}]"
     with _progress_bar(len(paths), enabled=progress, label=label) as advance:
         _feed_batches(_ordered(prepare, len(paths), num_workers, lookahead=2 * batch_size),
                       batch_size, run_batch, advance, cached=cached)
@@ -136,7 +134,7 @@ def extract_features(
     return out
 
 
-def cache_key(backbone: Backbone, *, layer: str, pooling: str, precision: str = "fp32") -> CacheKey:
+def cache_key(backbone: Backbone, *, layer: str, pooling: str, precision: Precision = FP32) -> CacheKey:
     """The feature-cache key for (backbone, layer, pooling) at ``precision``.
 
     fp32 keeps the key it always had (existing caches stay valid); any other
@@ -145,16 +143,14 @@ def cache_key(backbone: Backbone, *, layer: str, pooling: str, precision: str = 
     or the reverse.
     """
     key = CacheKey.for_backbone(backbone, layer=layer, pooling=pooling)
-    return key if precision == "fp32" else replace(key, backbone_id=f"{key.backbone_id}@{precision}")
+    return key if precision.reference else replace(key, backbone_id=f"{key.backbone_id}@{precision}")
 
 
-def _check_precision(backbone: Backbone, precision: str) -> str:
-    """The precision that will run (bf16 may fall back to fp32); ConfigError if unknown here."""
-    from synthtrace.backbones.speed import check_precision, resolve_precision
-
-    check_precision(precision)
+def check_precision(backbone: Backbone, precision: Precision) -> Precision:
+    """The precision that will run on ``backbone`` (bf16 may fall back to fp32); ConfigError
+    if the backbone has no such fast path."""
     valid = backbone.precisions()
-    if precision not in valid:
+    if str(precision) not in valid:
         raise ConfigError(
             f"backbone {backbone.id!r} runs at precision {valid} only, not {precision!r}; "
             "the bf16/int8 fast path is for hf: backbones."

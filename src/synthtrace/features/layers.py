@@ -34,6 +34,8 @@ import numpy as np
 import torch
 
 from synthtrace.backbones.base import Backbone
+from synthtrace.backbones.hf import HFBackbone
+from synthtrace.backbones.speed import FP32, Precision, resolve_precision
 from synthtrace.errors import ConfigError, SynthtraceError, UnreadableImageError
 from synthtrace.features.extract import _feed_batches, _ordered, _progress_bar, _read, cache_key
 
@@ -56,18 +58,16 @@ def probe_layer_names(backbone: Backbone) -> list[str]:
     return list(backbone.layer_names())
 
 
-def _resolve(precision: str) -> str:
-    if precision not in ("fp32", "bf16"):
-        raise ConfigError(f"all-layer features run at precision fp32 or bf16, not {precision!r}.")
-    from synthtrace.backbones.speed import resolve_precision
-
+def _resolve(precision: Precision) -> Precision:
+    if precision.dtype not in ("fp32", "bf16") or precision.tome_r is not None:
+        raise ConfigError(f"all-layer features run at precision fp32 or bf16, not {str(precision)!r}.")
     return resolve_precision(precision)
 
 
-def _forward(backbone, pixels: torch.Tensor, precision: str):
+def _forward(backbone, pixels: torch.Tensor, precision: Precision):
     """The model's output with every hidden state, in float32 or under bfloat16 autocast."""
     device = next(backbone.model.parameters()).device
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision.dtype == "bf16"):
         return backbone.model(pixel_values=pixels.to(device=device, dtype=torch.float32), output_hidden_states=True)
 
 
@@ -76,7 +76,7 @@ def _pool(tokens: torch.Tensor, pooling: str, n_prefix: int) -> torch.Tensor:
 
 
 def _all_layer_batch(
-    backbone, pixels: torch.Tensor, pairs: list[tuple[str, str]], precision: str = "fp32"
+    backbone, pixels: torch.Tensor, pairs: list[tuple[str, str]], precision: Precision = FP32
 ) -> dict[tuple[str, str], np.ndarray]:
     """One forward pass → every requested (layer, pooling) for one batch."""
     out = _forward(backbone, pixels, precision)
@@ -106,7 +106,7 @@ def extract_all_layers(
     refresh_cache: bool = False,
     progress: bool = True,
     num_workers: int = 2,
-    precision: str = "fp32",
+    precision: Precision = FP32,
 ) -> dict[tuple[str, str], np.ndarray]:
     """Features of ``images`` for every (layer, pooling), one forward pass per batch.
 
@@ -134,7 +134,7 @@ def extract_all_layers(
         from synthtrace.features.cache import FeatureCache
 
         cache = FeatureCache(cache_dir)
-        details = {"preprocess": backbone.preprocess.to_dict(), "precision": precision}
+        details = {"preprocess": backbone.preprocess.to_dict(), "precision": str(precision)}
         for layer, pooling in pairs:
             key = cache_key(backbone, layer=layer, pooling=pooling, precision=precision)
             spaces[(layer, pooling)] = cache.open(key, refresh=refresh_cache, details=details)
@@ -182,7 +182,7 @@ def extract_all_layers(
                     if pair in spaces:
                         spaces[pair].put(sha, vec)
 
-    label = f"features {backbone.id} [{len(pairs)} layer/pooling pairs{'' if precision == 'fp32' else ', ' + precision}]"
+    label = f"features {backbone.id} [{len(pairs)} layer/pooling pairs{'' if precision.reference else f', {precision}'}]"
     with _progress_bar(len(paths), enabled=progress, label=label) as advance:
         _feed_batches(_ordered(prepare, len(paths), num_workers, lookahead=2 * batch_size),
                       batch_size, run_batch, advance, cached=cached)
@@ -212,7 +212,7 @@ def key_projections(backbone: Backbone) -> list[torch.nn.Module]:
     return [m for _, m in found]
 
 
-def layer_tokens(backbone: Backbone, pixels: torch.Tensor, precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+def layer_tokens(backbone: Backbone, pixels: torch.Tensor, precision: Precision = FP32) -> tuple[torch.Tensor, torch.Tensor]:
     """Preprocessed pixels (B, 3, H, W) → (P, A), each (B, L, T, D) float32.
 
     P[:, l] = patch tokens output by block l+1 (``hidden_states[l+1]``), A[:, l] = the
@@ -250,7 +250,7 @@ def extract_layer_tokens(
     batch_size: int = 32,
     progress: bool = True,
     num_workers: int = 2,
-    precision: str = "fp32",
+    precision: Precision = FP32,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(P, A) for image files, each (N, L, T, D) float32; images must share one input size."""
     _check_hf(backbone)

@@ -26,14 +26,12 @@ from sklearn.linear_model import LogisticRegression
 from synthtrace.discovery.wta import ClusterOODTest, WTAHasher
 from synthtrace.errors import ConfigError, InputError, NotFittedError
 
-__all__ = ["AttributionHead", "UNKNOWN", "attribution_records", "fit_bundle_head", "has_attribution_head",
-           "head_features", "load_attribution_head", "save_attribution_head"]
+__all__ = ["AttributionHead", "UNKNOWN", "attribution_records"]
 
 UNKNOWN = "unknown"
 _SCORES = ("wta", "msp", "energy")
 _LEVELS = ("source", "family")
 _FEATURES = ("fingerprint", "backbone", "learned")
-LEARNED_DIR = "fingerprint"  # a learned fingerprint's folder inside a bundle (features="learned")
 
 
 def _logsumexp(z: np.ndarray) -> np.ndarray:
@@ -55,7 +53,7 @@ class AttributionHead:
         ``"fingerprint"`` (``synthtrace.features.fingerprint``, the default),
         ``"backbone"`` (the bundle's cnn-small backbone, mean-pooled) or ``"learned"``
         (the learned fingerprint stored in the bundle's ``fingerprint/`` folder,
-        ``synthtrace.features.learned_fingerprint``).
+        ``synthtrace.heads.learned_fingerprint``).
     random_state : seed of the hash permutations.
 
     Attributes after fit: ``classes_`` (label strings), ``coef_``, ``intercept_``,
@@ -269,89 +267,6 @@ class AttributionHead:
     _TENSORS = ("coef", "intercept", "mean", "scale", "wta_indices", "wta_dist", "wta_thresholds", "wta_counts", "threshold")
 
 
-
-
-def save_attribution_head(directory: Any, head: AttributionHead, *, extra: dict | None = None) -> None:
-    """Write ``attribution.json`` (params + label map) and ``attribution.safetensors`` into ``directory``
-    (typically a detector bundle folder: the head then travels with the backbone it was fitted on)."""
-    import json
-    from pathlib import Path
-
-    from safetensors.numpy import save_file
-
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    save_file({k: np.ascontiguousarray(v) for k, v in head.state_dict().items()}, str(d / "attribution.safetensors"))
-    meta = {"format": 1, "params": head.get_params(), "labels": head.label_map(), **(extra or {})}
-    (d / "attribution.json").write_text(json.dumps(meta, indent=1))
-
-
-def load_attribution_head(directory: Any) -> AttributionHead:
-    """Inverse of :func:`save_attribution_head`; never unpickles."""
-    import json
-    from pathlib import Path
-
-    from safetensors.numpy import load_file
-
-    d = Path(directory)
-    meta_p = d / "attribution.json"
-    if not meta_p.exists():
-        raise ConfigError(f"{d}: has no attribution head (attribution.json); fit one with AttributionHead and "
-                          "save it with save_attribution_head(bundle_dir, head).")
-    meta = json.loads(meta_p.read_text())
-    if meta.get("format") != 1:
-        raise ConfigError(f"{meta_p}: format {meta.get('format')!r} is not supported (expected 1); upgrade synthtrace.")
-    params = dict(meta["params"])
-    params.setdefault("features", "backbone")  # heads saved before the fingerprint option used the backbone
-    return AttributionHead.from_state(params, load_file(str(d / "attribution.safetensors")), meta["labels"])
-
-
-def has_attribution_head(directory: Any) -> bool:
-    from pathlib import Path
-
-    return directory is not None and (Path(directory) / "attribution.json").is_file()
-
-
-def head_features(head: AttributionHead, images: Any, *, bundle_dir: Any = None) -> np.ndarray:
-    """The feature vectors ``head`` expects, for decoded RGB arrays (any sizes) or image paths.
-
-    ``bundle_dir`` is needed for ``features="backbone"`` (the bundle's cnn-small) and
-    ``features="learned"`` (its ``fingerprint/`` folder)."""
-    from pathlib import Path
-
-    from synthtrace.features.fingerprint import fingerprint_files
-
-    items = list(images)
-    if not items:
-        return np.zeros((0, getattr(head, "n_features_in_", 0)))
-    as_paths = isinstance(items[0], (str, Path))
-    if head.features == "fingerprint":
-        if as_paths:
-            return fingerprint_files(items)
-        from synthtrace.features.fingerprint import grid_centre_crop, fingerprint_features
-
-        return np.concatenate([fingerprint_features([grid_centre_crop(np.asarray(im), 256)]) for im in items])
-    if bundle_dir is None:
-        raise ConfigError(f"this attribution head uses {head.features} features; pass the detector bundle folder it was "
-                          "fitted with.")
-    if head.features == "learned":
-        from synthtrace.features.learned_fingerprint import load_learned_fingerprint
-
-        fp = load_learned_fingerprint(Path(bundle_dir) / LEARNED_DIR)
-        return fp.transform_files(items) if as_paths else fp.transform([np.asarray(im) for im in items])
-    from synthtrace.backbones.cnn import CNNSmallBackbone
-
-    bb = CNNSmallBackbone(weights=bundle_dir)
-    if as_paths:
-        from synthtrace.features.extract import extract_features
-
-        return extract_features(items, bb, pooling="mean", progress=False)
-    import torch
-
-    with torch.inference_mode():
-        return np.concatenate([bb.embed(torch.as_tensor(bb.preprocess(np.asarray(im)))[None]).numpy() for im in items])
-
-
 def attribution_records(head: AttributionHead, X: Any, *, top_k: int = 3) -> list[dict[str, Any]]:
     """Per row: ``answer`` (a known label or ``"unknown"``), ``unknown`` flag, the OOD score and
     threshold, and the ``top_k`` known labels with their closed-set probabilities."""
@@ -365,83 +280,3 @@ def attribution_records(head: AttributionHead, X: Any, *, top_k: int = 3) -> lis
             "top_k": [{"source": lab, "probability": round(p, 6)} for lab, p in top],
         })
     return out
-
-
-def fit_bundle_head(
-    bundle_dir: Any, manifest: Any, *, level: str = "source", features: str = "fingerprint",
-    unknown_score: str = "wta", known_tpr: float = 0.95, random_state: int = 0, progress: bool = False,
-    fingerprint: Any = None, fingerprint_config: Any = None,
-) -> tuple[AttributionHead, dict[str, Any]]:
-    """Fit an attribution head on a manifest's fakes and store it in ``bundle_dir``.
-
-    Rows with label ``fake`` and a ``source`` (``family`` for ``level="family"``) are
-    used; splices (``mask_path`` set) are left out, their pixels are mostly real. Fits
-    on the ``train`` split (every row when no split is given) and calibrates the unknown
-    threshold on the ``val`` split (on the training rows when there is no val split,
-    which is optimistic: the summary says so).
-
-    ``features="learned"``: the head is fitted on a learned fingerprint kept in
-    ``bundle_dir/fingerprint/`` so the bundle stays self-contained: ``fingerprint`` (a
-    folder from ``synthtrace fingerprint train``) is copied there; without it one is
-    trained on the manifest's train split (``fingerprint_config``: a
-    ``LearnedFingerprintConfig``; minutes on a CPU)."""
-    from pathlib import Path
-
-    from synthtrace.io.manifest import read_manifest
-
-    if fingerprint is not None and features != "learned":
-        raise ConfigError(f"a learned fingerprint folder was given but features={features!r}; use features='learned'.")
-    learned_summary = None
-    if features == "learned":
-        learned_summary = _bundle_fingerprint(Path(bundle_dir), manifest, level=level, fingerprint=fingerprint,
-                                              config=fingerprint_config, progress=progress)
-
-    m = read_manifest(manifest)
-    rows = [r for r in m if r.label == "fake" and not r.mask_path and (r.family if level == "family" else r.source)]
-    rows = [r for r in rows if not (r.source or "").startswith("splice:")]
-    if not rows:
-        raise InputError(f"{manifest}: no fake rows with a {level!r} column; attribution needs labelled fakes.")
-    train = [r for r in rows if r.split in ("train", "")] or rows
-    val = [r for r in rows if r.split == "val"]
-    label = (lambda r: r.family) if level == "family" else (lambda r: r.source)
-    head = AttributionHead(level, unknown_score=unknown_score, known_tpr=known_tpr, features=features,
-                           random_state=random_state)
-    Xtr = head_features(head, [m.path_of(r) for r in train], bundle_dir=bundle_dir)
-    head.fit(Xtr, [label(r) for r in train])
-    cal = val if val else train
-    known = [r for r in cal if label(r) in set(head.classes_)]
-    Xva = head_features(head, [m.path_of(r) for r in known], bundle_dir=bundle_dir) if known else Xtr
-    yva = [label(r) for r in known] if known else [label(r) for r in train]
-    head.calibrate(Xva, yva)
-    acc = float(np.mean(head.predict(Xva, closed_set=True) == np.asarray(yva)))
-    summary = {"n_train": len(train), "n_calibration": len(yva), "calibrated_on": "val" if val else "train (no val split)",
-               "labels": head.label_map(), "calibration_top1": acc, "threshold": head.threshold_, "features": features}
-    if learned_summary is not None:
-        summary["learned_fingerprint"] = learned_summary
-    save_attribution_head(bundle_dir, head, extra={"fit": {**summary, "manifest": str(Path(manifest))}})
-    return head, summary
-
-
-def _bundle_fingerprint(bundle_dir: Any, manifest: Any, *, level: str, fingerprint: Any, config: Any,
-                        progress: bool) -> dict[str, Any]:
-    """Put a learned fingerprint into ``bundle_dir/fingerprint/`` (copied or trained); its summary."""
-    import shutil
-    from pathlib import Path
-
-    from synthtrace.features.learned_fingerprint import (
-        LearnedFingerprint, LearnedFingerprintConfig, is_learned_fingerprint, train_from_manifest)
-
-    dest = Path(bundle_dir) / LEARNED_DIR
-    if fingerprint is not None:
-        src = Path(fingerprint)
-        if not is_learned_fingerprint(src):
-            LearnedFingerprint.from_pretrained(src)  # raises the error that says what is wrong and how to fix it
-        if src.resolve() != dest.resolve():
-            if dest.exists():
-                shutil.rmtree(dest)
-            shutil.copytree(src, dest)
-        fp = LearnedFingerprint.from_pretrained(dest)
-        return {"source": str(src), "classes": [str(c) for c in fp.classes_], "training": fp.training_}
-    _, summary = train_from_manifest(manifest, dest, level=level, config=config or LearnedFingerprintConfig(),
-                                     progress=progress)
-    return {"source": "trained", **summary}

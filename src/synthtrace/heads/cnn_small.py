@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from synthtrace.backbones.cnn import CNNSmall, CNNSmallConfig
 from synthtrace.batching import shape_batches
 from synthtrace.errors import InputError, NotFittedError
-from synthtrace.evaluation.metrics import roc_auc
+from synthtrace.metrics.detection import roc_auc
 
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
@@ -51,6 +51,13 @@ class CNNSmallClassifier:
         self.weight_decay = weight_decay
         self.random_state = random_state
         self.augment = augment  # perturbations.AugmentConfig, or None
+
+    @classmethod
+    def from_model(cls, model: CNNSmall) -> CNNSmallClassifier:
+        """A fitted classifier around a trained network (a bundle's)."""
+        clf = cls(model.config)
+        clf.model_ = model
+        return clf
 
     def get_params(self) -> dict:
         return {
@@ -122,7 +129,7 @@ class CNNSmallClassifier:
         return self
 
     def _augmented(self, rgb: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-        from synthtrace.evaluation.perturbations import augment_image
+        from synthtrace.io.perturbations import augment_image
 
         out, ops = augment_image(rgb, rng, self.augment)
         for op in ops:

@@ -112,7 +112,7 @@ def distance_accuracy(Z: Any, y_true: Any, cluster_ids: Any) -> dict[str, float]
 
 def cluster_metrics(y_true: Any, y_score: Any, cluster_ids: Any, *, threshold: float = 0.0) -> dict[str, float]:
     """ROC AUC, overall and full-cluster accuracy of scores (logits, fake if ≥ threshold)."""
-    from synthtrace.evaluation.metrics import roc_auc
+    from synthtrace.metrics.detection import roc_auc
 
     s = np.asarray(y_score, dtype=np.float64)
     out = cluster_accuracy(y_true, (s >= threshold).astype(int), cluster_ids)

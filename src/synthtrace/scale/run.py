@@ -24,7 +24,7 @@ from synthtrace.scale.inputs import expand_inputs
 from synthtrace.scale.parquet_sink import ParquetSink
 from synthtrace.scale.schema import failure_row, partition, result_key, settings_hash, utcnow
 from synthtrace.scale.worker import SUMMARY_FIELDS, ShardPlan, ShardScanner, detector_id, encode_shard, normalize_detector
-from synthtrace.scan import ScanOptions
+from synthtrace.tasks.scan import ScanOptions
 
 ENGINES = ("local", "ray")
 DEFAULT_SHARD_SIZE = 256

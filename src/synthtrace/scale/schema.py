@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from synthtrace.records import ScanResult
-    from synthtrace.scan import ScanOptions
+    from synthtrace.tasks.scan import ScanOptions
 
 # Bump when a column is added, removed or changes meaning; readers check it.
 SCHEMA_VERSION = 1

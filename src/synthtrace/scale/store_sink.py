@@ -16,7 +16,7 @@ that statement created). JSON is
 encoded once per result (``EncodedResult``), the text the Parquet rows carry.
 SQLite: the same rows with multi-row inserts.
 
-This module reaches up into ``synthtrace.service.store`` for the table definitions
+This module reaches up into ``synthtrace.store`` for the table definitions
 and value cleaning (the store's schema belongs to the service); it is imported only
 when a database URL is given.
 """
@@ -51,7 +51,7 @@ def _json_text(text: str, obj_of: Any) -> str:
     """JSON for a PostgreSQL json column: NaN/Infinity are not JSON there, so the rare
     text that has them is cleaned the service's way (None)."""
     if "NaN" in text or "Infinity" in text:
-        from synthtrace.service.store import _jsonable
+        from synthtrace.store import _jsonable
 
         return json.dumps(_jsonable(obj_of()), separators=(",", ":"))
     return text
@@ -59,7 +59,7 @@ def _json_text(text: str, obj_of: Any) -> str:
 
 class StoreSink:
     def __init__(self, url: str) -> None:
-        from synthtrace.service.store import Store
+        from synthtrace.store import Store
 
         # Store(...) creates the tables and the schema-version row if they are missing.
         self.store = Store(url)
@@ -73,7 +73,7 @@ class StoreSink:
         """Store (key, result, encoded result) items in one transaction; returns how many scans were new."""
         if not items:
             return 0
-        from synthtrace.service.store import _now
+        from synthtrace.store import _now
 
         now = _now()
         files: dict[str, tuple] = {}
@@ -160,7 +160,7 @@ class StoreSink:
     def _write_rows(self, files, scans, evidence, verdicts) -> int:
         from sqlalchemy.dialects.sqlite import insert
 
-        from synthtrace.service.store import EvidenceRow, Scan, StoredFile, VerdictRow
+        from synthtrace.store import EvidenceRow, Scan, StoredFile, VerdictRow
 
         def dicts(cols, rows, json_cols=()):
             return [{c: (json.loads(v) if c in json_cols else v) for c, v in zip(cols, r)} for r in rows]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from synthtrace.detector import BUILTIN, BUILTIN_DIR, DetectorBundle
 from synthtrace.errors import SynthtraceError
 from synthtrace.scale.inputs import fetch_bytes
 from synthtrace.scale.parquet_sink import ParquetSink
@@ -29,7 +30,7 @@ from synthtrace.scale.schema import (
     scan_row,
     utcnow,
 )
-from synthtrace.scan import ScanOptions, scan_file
+from synthtrace.tasks.scan import ScanOptions, scan_file
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class ShardScanner:
             import torch
 
             torch.set_num_threads(plan.threads)
-        self.detector, self.attribution, self.bundle_dir = _load_detector(plan.detector)
+        self.detector = _load_detector(plan.detector)
         self.parquet = ParquetSink(plan.out)
         self.db = None
         if plan.db:
@@ -103,8 +104,7 @@ class ShardScanner:
                 db_items.append((key, failed, EncodedResult.of(failed)))
                 continue
             try:
-                result = scan_file(path, self.detector, p.options, attribution=self.attribution,
-                                   bundle_dir=self.bundle_dir, data=data)
+                result = scan_file(path, self.detector, p.options, data=data)
             except Exception as exc:  # a bug in one reader must not stop a million-image run; the row says what broke
                 from synthtrace.records import ScanResult
 
@@ -139,19 +139,10 @@ SUMMARY_FIELDS = ("n", "scanned", "failed", "skipped", "read_s", "scan_s", "writ
 
 
 def _load_detector(detector: Any):
-    """(bundle, attribution head, bundle dir) as ``scan_paths`` loads them."""
-    if detector is None:
-        return None, None, None
-    from synthtrace.detector import DetectorBundle
-
-    if isinstance(detector, DetectorBundle):
-        return detector, None, None
-    bundle = DetectorBundle.from_pretrained(detector)
-    from synthtrace.heads.attribution import has_attribution_head, load_attribution_head
-
-    if has_attribution_head(detector):
-        return bundle, load_attribution_head(detector), detector
-    return bundle, None, None
+    """The bundle (with its attribution head, if any), loaded once per actor as ``scan_paths`` loads it."""
+    if detector is None or isinstance(detector, DetectorBundle):
+        return detector
+    return DetectorBundle.from_pretrained(detector)
 
 
 def detector_id(detector: Any) -> str:
@@ -194,12 +185,7 @@ def normalize_detector(detector: Any) -> Any:
 
 def bundle_dir(detector: str | os.PathLike[str]) -> Path:
     """The folder a detector name stands for: ``"builtin"`` is the bundle shipped in the package."""
-    from synthtrace import detector as detector_module
-
-    builtin = getattr(detector_module, "BUILTIN", None)
-    if builtin is not None and os.fspath(detector) == builtin:
-        return Path(detector_module.BUILTIN_DIR)
-    return Path(detector)
+    return BUILTIN_DIR if os.fspath(detector) == BUILTIN else Path(detector)
 
 
 def _np_bytes(v: Any) -> bytes:

@@ -20,7 +20,7 @@ import synthtrace
 from synthtrace.detector import OPERATING_POINTS
 from synthtrace.records import Detection, Evidence, ImageRecord, ScanResult, Verdict
 from synthtrace.service.limits import ApiError, check_image_bytes, resolve_allowed_paths
-from synthtrace.service.store import NewItem, ScanFilter
+from synthtrace.store import NewItem, ScanFilter
 from synthtrace.verdict import LABELS
 
 API_VERSION = "v1"

@@ -26,7 +26,7 @@ from synthtrace.service import auth
 from synthtrace.service.jobs import JobRunner
 from synthtrace.service.limits import ApiError
 from synthtrace.service.settings import ServiceSettings, is_loopback, load_or_create_token
-from synthtrace.service.store import Store
+from synthtrace.store import Store
 
 log = logging.getLogger("synthtrace.service")
 
@@ -61,13 +61,6 @@ def load_detectors(models_dir: Path | None) -> dict[str, DetectorBundle]:
     return {d.name: DetectorBundle.from_pretrained(d) for d in bundle_dirs(models_dir)}
 
 
-def load_attribution_heads(models_dir: Path | None) -> dict[str, tuple[Any, Path]]:
-    """(head, bundle folder) of every bundle under ``models_dir`` that holds an attribution head."""
-    from synthtrace.heads.attribution import has_attribution_head, load_attribution_head
-
-    return {d.name: (load_attribution_head(d), d) for d in bundle_dirs(models_dir) if has_attribution_head(d)}
-
-
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}}, headers=headers)
 
@@ -88,7 +81,7 @@ def create_app(settings: ServiceSettings | None = None, *, store: Store | None =
     token = settings.token or load_or_create_token(data_dir)
     store = store or Store(settings.database_url())
     detectors = load_detectors(settings.models_dir)
-    runner = JobRunner(store, detectors, attribution=load_attribution_heads(settings.models_dir), workers=settings.workers)
+    runner = JobRunner(store, detectors, workers=settings.workers)
     ctx = ServiceContext(settings=settings, store=store, runner=runner, token=token, detectors=detectors,
                          default_detector=sorted(detectors)[0] if detectors else None, sessions=auth.Sessions(token))
 

@@ -21,8 +21,8 @@ from typing import Any
 
 from synthtrace.detector import DetectorBundle
 from synthtrace.records import ScanResult
-from synthtrace.scan import ScanOptions, scan_file
-from synthtrace.service.store import Store
+from synthtrace.tasks.scan import ScanOptions, scan_file
+from synthtrace.store import Store
 
 log = logging.getLogger("synthtrace.service")
 
@@ -42,13 +42,11 @@ class JobRunner:
         store: Store,
         detectors: Mapping[str, DetectorBundle] | None = None,
         *,
-        attribution: Mapping[str, tuple[Any, Path]] | None = None,
         workers: int = 1,
         on_item: Callable[[str, int, str], None] | None = None,
     ) -> None:
         self.store = store
         self.detectors = dict(detectors or {})
-        self.attribution = dict(attribution or {})  # detector name → (attribution head, bundle folder)
         self.on_item = on_item  # (job_id, position, scan_id) after each commit
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
@@ -107,7 +105,7 @@ class JobRunner:
                 self.store.set_job_status(job_id, "failed", error=f"detector {det_name!r} is not loaded by this server")
                 return
             for position, name, source, spooled, kept in pending:
-                result = self._scan_one(source, name, detector, options, self.attribution.get(det_name))
+                result = self._scan_one(source, name, detector, options)
                 artifacts = _figures(source, result, options) if opts.get("figures") else None
                 stored = source if kept else None  # only the service's own copies, never a server-side path
                 scan_id = self.store.record_scan(job_id, position, name, result, stored_path=stored, artifacts=artifacts,
@@ -124,15 +122,13 @@ class JobRunner:
             with self._lock:
                 self._active.discard(job_id)
 
-    def _scan_one(self, source: str, name: str, detector: DetectorBundle | None, options: ScanOptions,
-                  attribution: tuple[Any, Path] | None = None) -> ScanResult:
+    def _scan_one(self, source: str, name: str, detector: DetectorBundle | None, options: ScanOptions) -> ScanResult:
         if not Path(source).exists():
             return ScanResult(path=name, error="the file is gone (a spooled upload removed before its scan); upload it again")
         if detector is None:
             return scan_file(source, None, options)
-        head, bundle_dir = attribution or (None, None)
         with self._detector_lock:
-            return scan_file(source, detector, options, attribution=head, bundle_dir=bundle_dir)
+            return scan_file(source, detector, options)
 
 
 def _figures(source: str, result: ScanResult, options: ScanOptions) -> dict[str, tuple[str, bytes]]:

@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 import synthtrace
 from synthtrace.service import auth
 from synthtrace.service.limits import ApiError
-from synthtrace.service.store import ScanFilter
+from synthtrace.store import ScanFilter
 from synthtrace.verdict import LABELS
 
 PROVENANCE_SOURCES = ("c2pa", "iptc", "xmp", "exif", "params", "watermark", "metadata", "provenance")

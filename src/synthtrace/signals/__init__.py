@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..records import Evidence
+from synthtrace.records import Evidence
 from .jpeg import JpegHistory, estimate_quality, pixel_reliability, read_jpeg_history
 from .residual import noise_residual, to_luminance
 from .spectrum import MIN_SIDE, PeakScore, autocorrelation, offgrid_peak, periodic_peaks, power_spectrum

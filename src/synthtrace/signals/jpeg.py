@@ -45,8 +45,8 @@ import numpy as np
 from PIL import Image
 from scipy.stats import chi2
 
-from ..io.images import STD_CHROMINANCE, STD_LUMINANCE, ijg_scale, ijg_tables
-from ..records import plain
+from synthtrace.io.images import STD_CHROMINANCE, STD_LUMINANCE, ijg_scale, ijg_tables
+from synthtrace.records import plain
 from .residual import MAX_SIDE, centre_box
 
 # The IJG standard tables live with the decoder (synthtrace.io.images); one copy.

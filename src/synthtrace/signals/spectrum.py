@@ -64,7 +64,7 @@ import numpy as np
 from scipy import fft as sfft
 from scipy import ndimage
 
-from ..records import plain
+from synthtrace.records import plain
 
 SATURATION = 8.0
 """A peak this many times above the chance level gets strength 1."""

@@ -26,8 +26,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from synthtrace.detector import ZOO_KINDS
+from synthtrace.backbones.preprocess import PreprocessConfig
 from synthtrace.errors import BundleError
+
+ZOO_KINDS = ("clip_fc", "resnet_fc")  # bundle kinds of converted published detectors
 
 INPUT_TRANSFORMS = ("none", "npr")
 # Published torchvision ResNet-50 layout: blocks per stage and output channels.
@@ -180,8 +182,6 @@ def load_model(kind: str, head: dict[str, Any], state: dict[str, torch.Tensor], 
 
 def score_images(bundle: Any, images: Sequence[np.ndarray], batch_size: int = 16) -> np.ndarray:
     """Logits of a zoo bundle for uint8 RGB images (one image at a time: sizes differ)."""
-    from synthtrace.backbones.preprocess import PreprocessConfig
-
     pre = dict(bundle.preprocess)
     even_crop = bool(pre.pop("even_crop", False))
     tv_crop = pre["crop"] if pre.pop("crop_offsets", None) == "torchvision" else None

@@ -1,0 +1,1 @@
+"""Pure metrics: detection (ROC, calibration), clustering, masks. Arrays in, numbers out; no I/O."""

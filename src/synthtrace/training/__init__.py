@@ -1,0 +1,1 @@
+"""Training workflows: detectors, forensic views, learned fingerprints, attribution heads, zoo conversion."""
