@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
+from synthtrace.backbones import create_backbone
+from synthtrace.backbones.tiny import save_tiny_model
 from synthtrace.bench.build import BenchConfig, build_benchmark
 
 
@@ -73,3 +78,39 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     return request.getfixturevalue("pg_database")
+
+
+@pytest.fixture(scope="session")
+def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_model("clip", tmp_path_factory.mktemp("tiny") / "clip")
+
+
+@pytest.fixture()
+def backbone(clip_dir):
+    """A fresh backbone per test, so tests may wrap or replace its attributes."""
+    return create_backbone(f"hf:{clip_dir}")
+
+
+@pytest.fixture(scope="session")
+def image_paths(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Seven small JPEG/PNG files of different sizes and aspect ratios."""
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(7):
+        h, w = 30 + 5 * i, 70 - 6 * i
+        p = root / f"img{i}.{'png' if i % 2 else 'jpg'}"
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(p)
+        paths.append(p)
+    return paths
+
+
+@pytest.fixture()
+def one_thread():
+    """Fits made of many tiny ops: on a busy shared CPU, intra-op threads only add waits."""
+    import torch  # heavy: only the tests that fit models need it
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

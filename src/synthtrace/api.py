@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 from synthtrace.backbones.speed import Precision
@@ -20,6 +19,7 @@ from synthtrace.evaluation.evaluate import evaluate_detector
 from synthtrace.io.manifest import Manifest
 from synthtrace.progress import rate_progress
 from synthtrace.records import ScanResult
+from synthtrace.scale.run import DEFAULT_SHARD_SIZE, _import_ray, scan_to_parquet
 from synthtrace.tasks.attribute import attribute, fit_attribution
 from synthtrace.tasks.discover import SelfTraining
 from synthtrace.tasks.discover import discover as _discover
@@ -77,7 +77,6 @@ def scan(
                               "(read them back with synthtrace.scale.read_results)")
         return scan_paths(paths, detector, options, recursive=recursive, run=run)
     # pyarrow and (for engine="ray") Ray: the optional 'ray' extra, imported when a run writes Parquet.
-    from synthtrace.scale.run import DEFAULT_SHARD_SIZE, _import_ray, scan_to_parquet
 
     if engine == "ray":
         _import_ray()  # say how to install it before anything is listed or drawn

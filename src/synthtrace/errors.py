@@ -6,6 +6,8 @@ names the file when a file is involved.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 
 class SynthtraceError(Exception):
     """Base class for every error synthtrace raises on purpose."""
@@ -45,8 +47,6 @@ class NotFittedError(SynthtraceError, ValueError):
 
 def reject_unknown_keys(config_cls: type, d: dict, what: str) -> None:
     """Raise ConfigError naming the keys of ``d`` that are not fields of the dataclass ``config_cls``."""
-    from dataclasses import fields
-
     valid = {f.name for f in fields(config_cls)}
     unknown = set(d) - valid
     if unknown:

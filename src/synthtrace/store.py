@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
     JSON,
     DateTime,
@@ -487,8 +488,6 @@ def _text(s: str | None) -> str | None:
 
 def _default(o: Any) -> Any:
     try:
-        import numpy as np
-
         if isinstance(o, np.generic):
             return o.item()
         if isinstance(o, np.ndarray):

@@ -31,6 +31,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from synthtrace.errors import InputError
 from synthtrace.records import Detection, Evidence, Verdict
 
@@ -191,8 +193,6 @@ def real_world_reliability(y_true: Sequence[int] | Any, probability: Sequence[fl
     (stratified by class), because a small validation set flatters. ``y_true``:
     1 = generated.
     """
-    import numpy as np
-
     y = np.asarray(y_true, dtype=np.float64).ravel()
     p = np.asarray(probability, dtype=np.float64).ravel()
     if y.shape != p.shape or y.size == 0:
@@ -226,8 +226,7 @@ def validation_block(y_true: Sequence[int] | Any, probability: Sequence[float] |
     n_fake, auc, reliability (conservative, see ``real_world_reliability``),
     reliability_ml, method, plus ``extra`` (e.g. per-family AUCs).
     """
-    import numpy as np
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score  # heavy: sklearn
 
     y = np.asarray(y_true).astype(int).ravel()
     p = np.asarray(probability, dtype=np.float64).ravel()

@@ -74,13 +74,13 @@ def test_discover_consensus_joins_runs_and_resumes(tiny_bench, tmp_path):
     res = runner.invoke(app, args)  # every run resumes from its state: the same clusters
     assert res.exit_code == 0 and (run / "clusters.csv").read_text() == before
     res = runner.invoke(app, args[:-1] + ["0"])
-    assert res.exit_code != 0 and ">= 1" in res.output
+    assert res.exit_code != 0 and ">= 1" in str(res.exception)
 
 
 def test_discover_runs_once_above_the_consensus_limit(tiny_bench, tmp_path, monkeypatch):
-    import synthtrace.discovery.consensus as consensus
+    import synthtrace.tasks.discover as discover_task
 
-    monkeypatch.setattr(consensus, "MAX_SAMPLES", 10)
+    monkeypatch.setattr(discover_task, "MAX_SAMPLES", 10)
     run = tmp_path / "run"
     res = runner.invoke(app, ["discover", "--images", str(tiny_bench / "manifest.csv"), "--known",
                               str(tiny_bench / "manifest.csv"), "--out", str(run), "--iterations", "1", "--n-clusters",

@@ -58,7 +58,7 @@ class HFBackbone(Backbone):
     """
 
     def __init__(self, name_or_path: str | Path, *, local_files_only: bool | None = None) -> None:
-        import transformers
+        import transformers  # heavy: transformers
 
         self.name_or_path = str(name_or_path).rstrip("/") or str(name_or_path)
         self.id = f"hf:{self.name_or_path}"
@@ -197,7 +197,7 @@ def _load(model_cls: Any, name: str, config: Any, kw: dict[str, Any]) -> tuple[t
 @contextlib.contextmanager
 def _quiet_transformers() -> Iterator[None]:
     """Silence load reports (unused text-tower weights) and progress bars, then restore."""
-    from transformers.utils import logging
+    from transformers.utils import logging  # heavy: transformers
 
     level = logging.get_verbosity()
     bar = logging.is_progress_bar_enabled()

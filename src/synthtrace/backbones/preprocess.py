@@ -138,7 +138,7 @@ class PreprocessConfig:
         """Read a model's ``preprocessor_config.json`` (local dir or hub id)."""
         path = Path(name_or_path) / "preprocessor_config.json"
         if not path.is_file():
-            from transformers.utils import cached_file
+            from transformers.utils import cached_file  # heavy: transformers
 
             kw = {} if local_files_only is None else {"local_files_only": local_files_only}
             try:

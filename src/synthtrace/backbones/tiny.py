@@ -16,6 +16,9 @@ from typing import Any
 
 import torch
 
+from synthtrace.backbones.hf import _quiet_transformers
+from synthtrace.errors import ConfigError
+
 TINY_KINDS = ("vit", "clip", "dinov2", "siglip")
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -39,10 +42,7 @@ def save_tiny_model(
 
     ``intermediate_size`` defaults to 4 x hidden_size (3072 for ViT-B).
     """
-    import transformers as T
-
-    from synthtrace.backbones.hf import _quiet_transformers
-    from synthtrace.errors import ConfigError
+    import transformers as T  # heavy: transformers
 
     if kind not in TINY_KINDS:
         raise ConfigError(f"unknown tiny model kind {kind!r}; expected one of {list(TINY_KINDS)}.")

@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 from PIL import Image
 
 from synthtrace.errors import ConfigError, reject_unknown_keys
 from synthtrace.io.manifest import ManifestRow, write_manifest
+
 from .cameras import CAMERAS, HELD_OUT_CAMERAS, SEEN_CAMERAS, blur, box_down2, capture
 from .generators import ALL_GENERATORS, GeneratorSpec, generate
 from .scenes import render_scene
@@ -258,8 +260,6 @@ def _write_cluster(
 
 
 def _worker_init() -> None:
-    import torch
-
     torch.set_num_threads(1)  # one thread per process; also keeps float results identical
 
 

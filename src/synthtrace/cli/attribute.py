@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -35,8 +36,7 @@ def attribute(
     seed: int = typer.Option(0, help="With --fit: seed of the WTA hash."),
 ) -> None:
     """Which known generator made each image, or "unknown generator"."""
-    import json
-
+    # torch & co. load on use: the CLI imports every command at start-up
     from synthtrace.tasks.attribute import attribute as attribute_files
     from synthtrace.tasks.attribute import fit_attribution
 

@@ -50,7 +50,7 @@ def build(
         summary = build_benchmark(out, cfg, workers=workers or None, progress=on_progress)
     result = summary.to_dict()
     if check:
-        from synthtrace.tasks.demo import check_band
+        from synthtrace.tasks.demo import check_band  # torch & co. load on use: the CLI imports every command at start-up
 
         result["difficulty_band"] = check_band(out, seed=seed, progress=not as_json,
                                                log=(lambda m: None) if as_json else err.print)

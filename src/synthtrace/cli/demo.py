@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from synthtrace.cli.console import err, out
+from synthtrace.verdict import LABELS
 
 
 def demo(
@@ -22,7 +23,7 @@ def demo(
 ) -> None:
     """Run the whole pipeline on the built-in benchmark: build → train cnn-small →
     evaluate (seen and held-out generators) → scan a few images → demo-output/."""
-    from synthtrace.tasks.demo import run_demo
+    from synthtrace.tasks.demo import run_demo  # torch & co. load on use: the CLI imports every command at start-up
 
     s = run_demo(output, per_source=per_source, epochs=epochs, seed=seed, progress=not as_json,
                  log=(lambda m: None) if as_json else err.print, real_world=real_world)
@@ -43,8 +44,6 @@ def demo(
         scan.add_row(r["path"], r["truth"], r["source"], f"{r['probability']:.3f}", r["decision"])
     out.print(scan)
     if s["real_world_scan"]:
-        from synthtrace.verdict import LABELS
-
         real = Table("real image (validation set)", "truth", "family", "P(generated)", "verdict",
                      title="real images, shipped detector (the numbers above are the built-in benchmark's)")
         for r in s["real_world_scan"]:

@@ -61,6 +61,7 @@ def discover(
 
     Open run/index.html to look at the clusters; run/clusters.csv lists every image's cluster.
     """
+    # torch & co. load on use: the CLI imports every command at start-up
     from synthtrace.tasks.discover import DiscoverySettings, SelfTraining, discover as run_discovery
 
     settings = DiscoverySettings(iterations=iterations, n_clusters=n_clusters, min_cluster_size=min_cluster_size,

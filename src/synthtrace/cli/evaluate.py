@@ -73,7 +73,7 @@ def evaluate(
     """Evaluate a detector: ROC AUC, AP, accuracies, TPR at 1 %/5 % FPR, FPR at 95 % TPR,
     per source and overall, seen vs held-out generators apart, with bootstrap 95 % intervals;
     optionally under perturbations (--robustness) and as an HTML report (--report)."""
-    from synthtrace.detector import DetectorBundle
+    from synthtrace.detector import DetectorBundle  # torch & co. load on use: the CLI imports every command at start-up
     from synthtrace.evaluation.evaluate import evaluate_detector, write_metrics
 
     bundle = DetectorBundle.from_pretrained(detector, run=run_options(precision, compile_))

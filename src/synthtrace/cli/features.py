@@ -6,9 +6,11 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import typer
 
 from synthtrace.cli.console import err, out
+from synthtrace.io.manifest import read_manifest
 
 app = typer.Typer(help="Backbone features: extract them (fp32, bf16, int8, compiled) and check fast-path agreement.",
                   no_args_is_help=True)
@@ -36,13 +38,9 @@ def extract(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary to stdout."),
 ) -> None:
     """Embed every image of a manifest (e.g. to fill the feature cache before `train --cache`)."""
-    import numpy as np
-
-    from synthtrace.backbones.registry import create_backbone
+    from synthtrace.backbones.registry import create_backbone  # torch & co. load on use: the CLI imports every command at start-up
     from synthtrace.backbones.speed import Precision, compile_seconds, configure_threads
     from synthtrace.features.extract import extract_features
-    from synthtrace.io.manifest import read_manifest
-
     settings = configure_threads(threads)
     m = read_manifest(manifest)
     if split:
@@ -89,6 +87,7 @@ def agreement(
 ) -> None:
     """Do fast-path features decide like fp32? Probe fitted on fp32 train features, thresholds
     from fp32 val, test decisions compared (target: >= 99.5 % at every operating point)."""
+    # torch & co. load on use: the CLI imports every command at start-up
     from synthtrace.backbones.speed import Precision, configure_threads
     from synthtrace.training.fastpath import fastpath_agreement
 

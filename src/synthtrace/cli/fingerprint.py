@@ -65,6 +65,7 @@ def train(
     Note: --augment applies the built-in benchmark's own post-processing, so gains it
     brings on that benchmark do not show robustness to other processing.
     """
+    # torch & co. load on use: the CLI imports every command at start-up
     from synthtrace.heads.learned_fingerprint import LearnedFingerprintConfig
     from synthtrace.training.fingerprint import train_from_manifest
 

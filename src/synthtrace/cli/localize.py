@@ -27,6 +27,7 @@ def eval_masks(
 ) -> None:
     """Fine-grained error analysis of predicted masks: IoU split into boundary, extent and
     segment errors (FP and FN), re-normalised ratios; pixel/image AUC and F1 for binary masks."""
+    # optional extra 'watermark'
     from synthtrace.evaluation.masks import evaluate_mask_dirs, to_json, write_masks_report
 
     result = evaluate_mask_dirs(pred, gt, num_classes=classes, ignore_index=ignore, d=d, d_frac=d_frac)
@@ -76,7 +77,7 @@ def localize(
 ) -> None:
     """Heatmaps of where an image was edited: sliding-window detector map and noise-inconsistency
     map, each with a confidence map; writes <name>.overlay.png and <name>.heatmap.npz."""
-    from synthtrace.signals.heatmap import WindowScoreCache
+    from synthtrace.signals.heatmap import WindowScoreCache  # torch & co. load on use: the CLI imports every command at start-up
     from synthtrace.tasks.localize import LocalizeSettings, localize as localize_files
 
     settings = LocalizeSettings(window=window, stride=stride, batch_size=batch_size, average=average, normalize=normalize)

@@ -6,8 +6,11 @@ import json
 from pathlib import Path
 
 import typer
+from rich.table import Table
 
 from synthtrace.cli.console import err
+from synthtrace.cli.console import out as console
+from synthtrace.errors import InputError
 
 
 def onboard(
@@ -32,8 +35,7 @@ def onboard(
 ) -> None:
     """Onboard a new generator from N real/fake pairs: mean ± std test ROC AUC over seeds
     for a linear probe, LoRA and full fine-tuning, side by side."""
-    from synthtrace.errors import InputError
-    from synthtrace.heads.lora import FineTuneConfig
+    from synthtrace.heads.lora import FineTuneConfig  # torch & co. load on use: the CLI imports every command at start-up
     from synthtrace.tasks.onboard import OnboardProtocol, manifest_from_dirs, run_onboarding
 
     if (manifest is None) == (real is None and fake is None) or (manifest is None and (real is None or fake is None)):
@@ -56,10 +58,6 @@ def onboard(
     if as_json:
         typer.echo(json.dumps(payload, indent=2))
         return
-    from rich.table import Table
-
-    from synthtrace.cli.console import out as console
-
     summary = result.summary()
     table = Table(title=f"test ROC AUC, mean ± std over {seeds} seeds ({'content-matched' if payload['protocol']['content_matched'] else 'unmatched'} pairs)")
     table.add_column("method")

@@ -21,7 +21,7 @@ COMPILE = typer.Option(False, "--compile", help="torch.compile the backbone (pai
 def run_options(precision: str, compile_: bool) -> RunOptions:
     """--precision/--compile parsed once, here at the edge; the library takes the typed value."""
     # torch: every command module is imported at start-up, so heavy modules load on use.
-    from synthtrace.backbones.speed import Precision
+    from synthtrace.backbones.speed import Precision  # torch & co. load on use: the CLI imports every command at start-up
     from synthtrace.detector import RunOptions
 
     return RunOptions(Precision.parse(precision), compile_)

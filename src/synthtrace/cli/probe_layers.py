@@ -34,7 +34,7 @@ def probe_layers(
 ) -> None:
     """Fit a linear probe on every layer (CLS and mean-pooled) and report val/test ROC AUC with
     95 % intervals; pick the best layer on val (never test) and print the train command that uses it."""
-    from synthtrace.backbones.speed import Precision
+    from synthtrace.backbones.speed import Precision  # torch & co. load on use: the CLI imports every command at start-up
     from synthtrace.evaluation.layer_sweep import sweep_layers
 
     names = [p.strip() for p in poolings.split(",") if p.strip()]

@@ -11,11 +11,13 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
-from synthtrace.cli.options import COMPILE, PRECISION, run_options
 from synthtrace.cli.console import err, out
+from synthtrace.cli.options import COMPILE, PRECISION, run_options
+from synthtrace.errors import SynthtraceError
 from synthtrace.io.images import DEFAULT_MAX_PIXELS, list_image_files
 from synthtrace.progress import progress_bar
 from synthtrace.records import ScanResult
+from synthtrace.verdict import LABELS
 
 CSV_COLUMNS = ("path", "ok", "status", "skipped", "error", "verdict", "format", "width", "height", "sha256", "score", "probability", "decision", "threshold")
 
@@ -61,9 +63,8 @@ def scan(
     Every file gets a row; bad files are named with the reason and the scan goes on.
     Exit code 1 if any file failed (all other results are still written).
     """
+    # torch & co. load on use: the CLI imports every command at start-up
     from synthtrace.tasks.scan import ScanOptions, scan_paths, with_skipped
-    from synthtrace.verdict import LABELS
-
     detector = None if detector.lower() == "none" else detector
 
     options = ScanOptions(operating_point=operating_point, max_pixels=max_pixels, provenance=provenance,
@@ -121,8 +122,7 @@ def scan(
 def _scan_scaled(paths: list[str], detector: str | None, options, *, engine: str, address: str | None,
                  out_dir: str | None, db: str | None, workers: int | None, shard_size: int) -> None:
     """--out/--engine ray: a resumable run into Parquet (and --db), summarised on stderr."""
-    from synthtrace.errors import SynthtraceError
-    from synthtrace.api import scan as scale_scan
+    from synthtrace.api import scan as scale_scan  # torch & co. load on use: the CLI imports every command at start-up
 
     if out_dir is None:
         err.print(f"[red]--engine {engine}{' with --db' if db else ''} writes its results to a folder: add --out DIR[/]")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 
 from synthtrace.cli.console import err
+from synthtrace.service.settings import ServiceSettings, default_data_dir, is_loopback, load_or_create_token
 
 
 def serve(
@@ -30,8 +32,6 @@ def serve(
     user-only permissions); send it as 'Authorization: Bearer <token>'. The web
     page needs no token when opened on this machine.
     """
-    from synthtrace.service.settings import ServiceSettings, default_data_dir, is_loopback, load_or_create_token
-
     d = Path(data_dir) if data_dir else default_data_dir()
     token = load_or_create_token(d)
     if print_token:
@@ -41,9 +41,9 @@ def serve(
         err.print(f"[red]refusing to bind {host} without an API token: drop --no-auth or bind 127.0.0.1[/]")
         raise typer.Exit(2)
     try:
-        import uvicorn
+        import uvicorn  # optional extra 'service'
 
-        from synthtrace.service.app import app_info, create_app
+        from synthtrace.service.app import app_info, create_app  # optional extra 'service'
     except ImportError as exc:
         err.print(f"[red]synthtrace serve needs the service extra: pip install 'synthtrace[service]' ({exc})[/]")
         raise typer.Exit(2) from None
@@ -56,9 +56,7 @@ def serve(
               f"(store: {info['db']}, detectors: {', '.join(info['detectors']) or 'none'})")
     err.print(f"API token: {d / 'token'}" + ("" if is_loopback(host) else "  [yellow]bound to a non-loopback address: every request needs the token[/]"))
     if processes > 1:
-        import os
-
-        from synthtrace.service.app import SETTINGS_ENV
+        from synthtrace.service.app import SETTINGS_ENV  # optional extra 'service'
 
         os.environ[SETTINGS_ENV] = settings.to_json()
         # A scan's BLAS calls are small: with every process spinning up one BLAS/OpenMP

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from synthtrace.cli.console import err
+from synthtrace.io.manifest import read_licences
 
 
 def train(
@@ -25,7 +26,7 @@ def train(
     target_unlabeled: Path = typer.Option(None, "--target-unlabeled", help="Manifest of unlabelled target-domain images (labels ignored): multi-source domain adaptation (moment matching + entropy) of the hf: linear probe."),
 ) -> None:
     """Train a detector on the manifest's train split; calibrate and pick thresholds on val."""
-    from synthtrace.io.manifest import read_licences
+    # torch & co. load on use: the CLI imports every command at start-up
     from synthtrace.training.train import train_detector
 
     train_detector(

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from synthtrace.cli.console import err, out
+from synthtrace.zoo import ZOO
 
 app = typer.Typer(
     help="Published detectors: convert a checkpoint you downloaded into a bundle (no code is unpickled).",
@@ -19,8 +20,6 @@ app = typer.Typer(
 @app.command("list")
 def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts.")) -> None:
     """List the detectors `zoo convert` understands, with paper, source, file layout and licence."""
-    from synthtrace.zoo import ZOO
-
     if as_json:
         typer.echo(json.dumps([e.to_dict() for e in ZOO], indent=2))
         return
@@ -45,7 +44,7 @@ def convert(
     code is refused. The bundle is uncalibrated (identity calibration, no FPR thresholds)
     until `synthtrace zoo calibrate`.
     """
-    from synthtrace.zoo import convert as convert_
+    from synthtrace.training.convert import convert as convert_  # torch: loaded on use (see cli/app.py)
 
     bundle = convert_(name, weights, out_dir, backbone=backbone)
     t = bundle.training
@@ -63,7 +62,7 @@ def calibrate(
     out_dir: Path = typer.Option(None, "--out", "-o", help="Write the calibrated bundle here (default: in place)."),
 ) -> None:
     """Fit calibration and the fpr_0.01 / fpr_0.05 thresholds of a bundle on a labelled split."""
-    from synthtrace.zoo import calibrate_bundle
+    from synthtrace.training.convert import calibrate_bundle  # torch: loaded on use (see cli/app.py)
 
     det = calibrate_bundle(bundle, manifest, split=split, method=method, out=out_dir, progress=True)
     th = ", ".join(f"{k} = {v:.4g}" for k, v in det.calibration.thresholds.items())

@@ -34,7 +34,7 @@ import torch
 from safetensors.numpy import load_file as load_numpy
 from safetensors.torch import load_file as load_torch
 
-from synthtrace.backbones.cnn import CNNSmall, CNNSmallBackbone, CNNSmallConfig
+from synthtrace.backbones.cnn import CNNSmall, CNNSmallConfig
 from synthtrace.batching import shape_batches
 from synthtrace.errors import BundleError, ConfigError
 from synthtrace.features.forensic import FEATURE_NAMES, forensic_matrix
@@ -42,6 +42,7 @@ from synthtrace.features.layers import layer_tokens
 from synthtrace.heads.cnn_small import CNNSmallClassifier
 from synthtrace.heads.forensic import ForensicHead
 from synthtrace.heads.linear_probe import LinearProbe
+from synthtrace.heads.lora import FineTunedClassifier
 from synthtrace.heads.multilayer import MultiLayerClassifier
 from synthtrace.zoo import models as zoo_models
 
@@ -148,7 +149,6 @@ class FineTunedKind(Kind):
 
     @classmethod
     def load(cls, cfg, weights):
-        from synthtrace.heads.lora import FineTunedClassifier  # transformers: imported only for this kind
 
         return FineTunedClassifier.from_state(cfg["head"]["params"], load_torch(str(weights)), where=str(weights))
 
@@ -209,6 +209,3 @@ def kind_of(name: str, where: Any) -> type[Kind]:
 
 
 __all__ = ["KINDS", "Kind", "kind_of"]
-
-# CNNSmallBackbone is re-exported for bundle.cnn_backbone(); keep the import used.
-_ = CNNSmallBackbone

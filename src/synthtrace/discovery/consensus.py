@@ -21,8 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.cluster import AgglomerativeClustering
+from sklearn.metrics import adjusted_rand_score
 
 from synthtrace.errors import InputError, NotFittedError
+from synthtrace.metrics.clustering import assign_unclustered
 from synthtrace.progress import progress_bar
 
 __all__ = ["MAX_SAMPLES", "ConsensusDiscovery", "co_association", "consensus_labels"]
@@ -66,8 +69,6 @@ def _check_size(n: int, max_samples: int) -> None:
 
 
 def _cut(S: np.ndarray, n_clusters: int) -> np.ndarray:
-    from sklearn.cluster import AgglomerativeClustering
-
     n = S.shape[0]
     k = min(max(int(n_clusters), 1), n)
     if k == n:
@@ -129,10 +130,6 @@ class ConsensusDiscovery:
         return self._join()
 
     def _join(self) -> ConsensusDiscovery:
-        from sklearn.metrics import adjusted_rand_score
-
-        from synthtrace.metrics.clustering import assign_unclustered
-
         self.runs_ = np.stack([assign_unclustered(d.features_, d.labels_) for d in self.fitted_])
         S = co_association(self.runs_)
         labels = _cut(S, _median_clusters(self.runs_))

@@ -53,24 +53,29 @@ as unclustered and runs further iterations without redoing finished clusters.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors.numpy import load_file, save_file
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.kernel_approximation import Nystroem
+from sklearn.svm import SVC
 
 from synthtrace.discovery.wta import ClusterOODTest, WTAHasher, hamming_matrix
 from synthtrace.errors import ConfigError, InputError, NotFittedError
+from synthtrace.metrics.clustering import clustering_metrics
 
 __all__ = ["OpenWorldDiscovery", "merge_components"]
 
 
 def merge_components(codes: np.ndarray, *, connectivity: str = "strong", window: int = 2) -> np.ndarray:
     """Component index per node of the directed 1-NN graph (Hamming distance between codes)."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import connected_components
-
     n = codes.shape[0]
     if n <= 1:
         return np.zeros(n, dtype=np.int64)
@@ -146,8 +151,6 @@ class OpenWorldDiscovery:
                 setattr(self, k, v)
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        import inspect
-
         return {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
 
     # ------------------------------------------------------------ helpers
@@ -174,8 +177,8 @@ class OpenWorldDiscovery:
         return np.random.default_rng([int(self.random_state), int(iteration), int(step)])
 
     def _build(self, d_in: int, n_out: int, f_state: dict | None):
-        import torch
-        from torch import nn
+        import torch  # heavy: torch
+        from torch import nn  # heavy: torch
 
         f = nn.Sequential(
             nn.Linear(d_in, self.hidden), nn.ReLU(), nn.Dropout(self.dropout),
@@ -188,9 +191,8 @@ class OpenWorldDiscovery:
         return f, g, torch
 
     def _train(self, X: np.ndarray, y: np.ndarray, n_out: int, iteration: int) -> None:
-        import torch.nn.functional as F
-
-        import torch
+        import torch  # heavy: torch
+        import torch.nn.functional as F  # heavy: torch
 
         torch.manual_seed(int(self.random_state) * 1000 + iteration)  # before building: g's init is random
         f, g, _ = self._build(X.shape[1], n_out, getattr(self, "_f_state", None))
@@ -243,8 +245,6 @@ class OpenWorldDiscovery:
     def _save(self) -> None:
         if self.run_dir is None:
             return
-        from safetensors.numpy import save_file
-
         run = Path(self.run_dir)
         (run / "state").mkdir(parents=True, exist_ok=True)
         tensors = {f"f.{k}": v.numpy() for k, v in self._f_state.items()}
@@ -263,9 +263,7 @@ class OpenWorldDiscovery:
         meta_p = Path(self.run_dir) / "state" / "meta.json"
         if not meta_p.exists():
             return False
-        import torch
-        from safetensors.numpy import load_file
-
+        import torch  # heavy: torch
         meta = json.loads(meta_p.read_text())
         if meta["fingerprint"] != self.fingerprint_:
             raise ConfigError(
@@ -371,8 +369,6 @@ class OpenWorldDiscovery:
         pool = np.flatnonzero(self.labels_ < 0)
         n_kmeans = 0
         if pool.size >= 2:
-            from sklearn.cluster import KMeans, MiniBatchKMeans
-
             k = int(min(self.n_clusters, pool.size))
             if self.kmeans_min_size:  # a small pool cut into n_clusters pieces only yields clusters below τ
                 k = int(max(2, min(k, pool.size // int(self.kmeans_min_size))))
@@ -426,7 +422,6 @@ class OpenWorldDiscovery:
             "seconds": {k: round(v, 3) for k, v in times.items()},
         }
         if self._eval is not None:
-            from synthtrace.metrics.clustering import clustering_metrics
 
             m = clustering_metrics(self._eval, self.labels_, Ed)
             stats.update({k: m[k] for k in ("purity", "purity_unweighted", "nmi", "ari", "sources_discovered", "n_sources")})
@@ -465,9 +460,6 @@ class OpenWorldDiscovery:
         edge is left. Without that guard every round joins mutual nearest neighbours however
         far apart (on the built-in benchmark a never-seen family was merged into a known
         class), and a fine k-means cut of a small pool stays in fragments below τ."""
-        from scipy.sparse import csr_matrix
-        from scipy.sparse.csgraph import connected_components
-
         with_known = first < self.n_known_
         all_X = np.concatenate([Ed, Ek]) if with_known else Ed
         all_codes = hasher.transform(all_X)  # hashed once: the rounds only relabel
@@ -533,8 +525,6 @@ class OpenWorldDiscovery:
         self._relabel(remap)
 
     def _refine(self, Ed: np.ndarray, Ek: np.ndarray, it: int) -> int:
-        from sklearn.svm import SVC
-
         rng = self._rng(it, 2)
         cl = np.flatnonzero(self.labels_ >= 0)
         if cl.size == 0:
@@ -547,8 +537,6 @@ class OpenWorldDiscovery:
         kind = self.svm if self.svm != "auto" else ("rbf" if pos_X.shape[0] <= 20000 else "nystroem")
         if kind == "nystroem":
             # one shared kernel map for every cluster: refitting it per cluster was most of the refine time
-            from sklearn.kernel_approximation import Nystroem
-
             fit_rows = rng.choice(pos_X.shape[0], min(pos_X.shape[0], 5000), replace=False)
             gamma = 1.0 / (pos_X.shape[1] * pos_X[fit_rows].var())  # sklearn's gamma="scale"
             pos_X = Nystroem(gamma=gamma, n_components=min(300, fit_rows.size),

@@ -19,13 +19,13 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from PIL import Image
+
 __all__ = ["write_run"]
 
 
 def _thumb(path: str, size: int = 96) -> str:
     try:
-        from PIL import Image
-
         with Image.open(path) as im:
             im = im.convert("RGB")
             im.thumbnail((size, size))

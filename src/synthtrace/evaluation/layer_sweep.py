@@ -11,6 +11,7 @@ pass per batch (``features.layers.extract_all_layers``).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,8 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from synthtrace.backbones.registry import create_backbone
 from synthtrace.backbones.speed import FP32, Precision
+from synthtrace.evaluation.evaluate import dataset_note
+from synthtrace.features.layers import extract_all_layers
+from synthtrace.heads.linear_probe import LinearProbe
 from synthtrace.io.manifest import Manifest, read_manifest
+from synthtrace.metrics.detection import bootstrap_ci, roc_auc, to_jsonable
+from synthtrace.training.train import training_splits
 
 __all__ = ["LayerResult", "LayerSweep", "sweep_layers"]
 
@@ -57,7 +64,6 @@ class LayerSweep:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        from synthtrace.metrics.detection import to_jsonable
 
         return to_jsonable(
             {
@@ -71,7 +77,6 @@ class LayerSweep:
 
 
 def _auc_ci(y: np.ndarray, s: np.ndarray, n_boot: int, seed: int) -> tuple[float, tuple[float, float]]:
-    from synthtrace.metrics.detection import bootstrap_ci, roc_auc
 
     if y.size == 0 or np.unique(y).size < 2:
         return math.nan, (math.nan, math.nan)
@@ -92,14 +97,6 @@ def sweep_layers(
     precision: Precision = FP32,
 ) -> LayerSweep:
     """Probe every layer of ``backbone`` (an ``hf:`` name) on ``manifest``; see the module docstring."""
-    import time
-
-    from synthtrace.backbones.registry import create_backbone
-    from synthtrace.evaluation.evaluate import dataset_note
-    from synthtrace.features.layers import extract_all_layers
-    from synthtrace.heads.linear_probe import LinearProbe
-    from synthtrace.training.train import training_splits
-
     log = log or (lambda msg: None)
     t0 = time.perf_counter()
     m = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from synthtrace.metrics.detection import to_jsonable
 from synthtrace.metrics.mask_errors import (
     CODE_NAMES,
     ERROR_PALETTE,
@@ -127,7 +128,6 @@ def evaluate_mask_dirs(pred_dir: str | Path, gt_dir: str | Path, *, num_classes:
 
 
 def to_json(result: dict[str, Any]) -> str:
-    from synthtrace.metrics.detection import to_jsonable
 
     return json.dumps(to_jsonable({k: v for k, v in result.items() if not k.startswith("_")}), indent=2,
                       allow_nan=False)

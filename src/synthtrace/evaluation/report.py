@@ -28,10 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.metrics import precision_recall_curve, roc_curve
 
 import synthtrace
 from synthtrace.errors import InputError
 from synthtrace.evaluation.evaluate import BUILTIN_NOTE
+from synthtrace.evaluation.scan_report import render_template
+from synthtrace.io.manifest import read_manifest
 
 __all__ = ["write_eval_report", "report_provenance", "load_fewshot", "check_attribution", "reliability_bins"]
 
@@ -74,7 +77,6 @@ def report_provenance(bundle_dir: str | Path | None = None, manifest: str | Path
         out["training seed"] = training.get("seed")
         out["training augmentation"] = training.get("augment")
     if manifest is not None:
-        from synthtrace.io.manifest import read_manifest
 
         m = read_manifest(manifest)
         out["manifest"] = str(manifest)
@@ -152,8 +154,6 @@ def _whole_scores(result: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np
 
 
 def _roc_pr_figure(result: Mapping[str, Any]) -> str | None:
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
     y, s, _, src = _whole_scores(result)
     if len(np.unique(y)) < 2:
         return None
@@ -339,7 +339,7 @@ def write_eval_report(
     output; ``attribution``: ``{"labels", "matrix"}``; ``fewshot``: onboarding results JSON.
     """
     try:
-        import jinja2
+        import jinja2  # optional extra 'report'
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("write_eval_report needs jinja2 and matplotlib: pip install 'synthtrace[report]'") from e
 
@@ -421,6 +421,5 @@ def write_eval_report(
         "settings": [(str(k), _fmt(v)) for k, v in dict(settings or {}).items()],
         "provenance": [(str(k), _fmt(v)) for k, v in prov.items() if k != "training augmentation"],
     }
-    from synthtrace.evaluation.scan_report import render_template
 
     return render_template(_TEMPLATE, context, out_path)

@@ -26,10 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 import synthtrace
 from synthtrace.io.images import DEFAULT_MAX_PIXELS, load_image
 from synthtrace.records import ScanResult
+from synthtrace.signals.figures import spectrum_figure
+from synthtrace.signals.heatmap import decode_map_png
+from synthtrace.verdict import LABELS
 
 __all__ = ["THUMBNAIL_MAX_SIDE", "label_text", "verdict_css_class", "write_scan_report"]
 
@@ -58,7 +62,7 @@ def write_scan_report(
     spectrum figure.
     """
     try:
-        import jinja2
+        import jinja2  # optional extra 'report'
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("write_scan_report needs jinja2: pip install 'synthtrace[report]'") from e
     if isinstance(results, ScanResult):
@@ -85,7 +89,7 @@ def write_scan_report(
 def render_template(name: str, context: Mapping[str, Any], out_path: str | Path) -> Path:
     """Render ``templates/<name>`` with autoescape (every string from files and users is
     escaped) and strict undefined variables, and write it to ``out_path``."""
-    import jinja2
+    import jinja2  # optional extra 'report'
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     source = resources.files("synthtrace.evaluation").joinpath("templates", name).read_text(encoding="utf-8")
@@ -224,10 +228,6 @@ def _image_view(index: int, r: ScanResult, *, max_pixels: int, spectrum: bool) -
 def label_text(label: Any) -> str:
     """Human-readable verdict label: ``synthtrace.verdict.LABELS`` where it names it."""
     key = str(label or "")
-    try:
-        from synthtrace.verdict import LABELS
-    except ImportError:  # pragma: no cover - verdict.py is part of the package
-        LABELS = {}
     if key in LABELS:
         return str(LABELS[key])
     if not key:
@@ -281,8 +281,6 @@ def _as_text(x: Any) -> str:
 
 
 def _thumbnail_uri(rgb: np.ndarray) -> str:
-    from PIL import Image
-
     im = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB")
     im.thumbnail((THUMBNAIL_MAX_SIDE, THUMBNAIL_MAX_SIDE), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
@@ -298,8 +296,6 @@ def _without_maps(loc: Any) -> Any:
 
 
 def _png_uri(arr: np.ndarray) -> str:
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(arr, dtype=np.uint8)).save(buf, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
@@ -333,10 +329,6 @@ def _localization_view(loc: Any, rgb: np.ndarray | None, no_image_reason: str | 
             view["note"] = "no map pictures: this scan result holds only the numbers (scanned by an older synthtrace)"
         return view
     try:
-        from PIL import Image
-
-        from synthtrace.signals.heatmap import decode_map_png
-
         score, conf = decode_map_png(maps["score"]), decode_map_png(maps["confidence"])
         H, W = (int(v) for v in maps.get("image_size", score.shape))
         if rgb is not None:
@@ -381,8 +373,6 @@ def _localization_view(loc: Any, rgb: np.ndarray | None, no_image_reason: str | 
 def _spectrum_uri(rgb: np.ndarray) -> tuple[str | None, str | None]:
     """(data URI, None) or (None, why it is missing)."""
     try:
-        from synthtrace.signals.figures import spectrum_figure
-
         with tempfile.TemporaryDirectory(prefix="synthtrace-report-") as tmp:
             png = spectrum_figure(rgb, Path(tmp) / "spectrum.png").read_bytes()
     except ImportError:

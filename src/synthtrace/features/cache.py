@@ -18,6 +18,7 @@ makes hits a single file read, writes atomic (rename), and concurrent runs safe.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+import synthtrace
 from synthtrace.errors import CacheMismatchError
 
 _FORMAT = 1
@@ -47,8 +49,6 @@ class CacheKey:
 
     @classmethod
     def for_backbone(cls, backbone: Any, *, layer: str, pooling: str) -> CacheKey:
-        import synthtrace
-
         return cls(
             backbone_id=backbone.id,
             weights_hash=backbone.weights_hash(),
@@ -124,8 +124,6 @@ class FeatureNamespace:
 
 
 def _npy_bytes(vec: np.ndarray) -> bytes:
-    import io
-
     b = io.BytesIO()
     np.save(b, vec, allow_pickle=False)
     return b.getvalue()

@@ -17,13 +17,14 @@ from typing import TypeVar
 
 import numpy as np
 import torch
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from synthtrace.backbones.base import Backbone
 from synthtrace.backbones.speed import FP32, Precision, configure_threads, resolve_precision
 from synthtrace.errors import ConfigError, SynthtraceError, UnreadableImageError
-from synthtrace.io.images import load_image_bytes
 from synthtrace.features.cache import CacheKey, FeatureCache, FeatureNamespace
-
+from synthtrace.io.images import load_image, load_image_bytes
 
 T = TypeVar("T")
 
@@ -187,8 +188,6 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError:
-        from synthtrace.io.images import load_image
-
         load_image(path)  # raises UnreadableImageError with the precise reason and the path
         raise
 
@@ -221,15 +220,11 @@ class _progress_bar:
     def __enter__(self) -> Callable[..., None]:
         if not self.enabled:
             return lambda n, hit: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
         self.bar = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[hits]} cached"), TimeRemainingColumn(),
         )
         self.bar.__enter__()
-        from rich.markup import escape
-
         task = self.bar.add_task(escape(self.label), total=self.total, hits=0)
 
         def advance(n: int, hit: bool) -> None:

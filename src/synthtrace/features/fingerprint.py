@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from synthtrace.errors import InputError
+from synthtrace.io.images import load_images
+from synthtrace.progress import progress_bar
 
 __all__ = ["FINGERPRINT_NAME", "grid_centre_crop", "fingerprint_dim", "fingerprint_features", "fingerprint_files",
            "noise_residual"]
@@ -132,8 +134,6 @@ def fingerprint_files(paths: Sequence[str | Path], *, period: int = 8, max_side:
 
     Large images are analysed on their grid-aligned centre crop of ``max_side`` pixels:
     the statistics are averages over grid cells, and a 256-px crop already has 1024 of them."""
-    from synthtrace.io.images import load_images
-    from synthtrace.progress import progress_bar
 
     paths = [Path(p) for p in paths]
     out = np.zeros((len(paths), fingerprint_dim(period)), dtype=np.float32)

@@ -37,7 +37,9 @@ from synthtrace.backbones.base import Backbone
 from synthtrace.backbones.hf import HFBackbone
 from synthtrace.backbones.speed import FP32, Precision, resolve_precision
 from synthtrace.errors import ConfigError, SynthtraceError, UnreadableImageError
+from synthtrace.features.cache import FeatureCache
 from synthtrace.features.extract import _feed_batches, _ordered, _progress_bar, _read, cache_key
+from synthtrace.io.images import load_image, load_image_bytes
 
 __all__ = ["extract_all_layers", "extract_layer_tokens", "key_projections", "layer_tokens", "probe_layer_names"]
 
@@ -45,7 +47,6 @@ _KEY_MODULE = re.compile(r"(?:^|\.)(?:k_proj|key)$")
 
 
 def _check_hf(backbone: Backbone) -> None:
-    from synthtrace.backbones.hf import HFBackbone
 
     if not isinstance(backbone, HFBackbone):
         raise ConfigError(
@@ -131,8 +132,6 @@ def extract_all_layers(
     paths = [Path(p) for p in images]
     spaces = {}
     if cache_dir is not None:
-        from synthtrace.features.cache import FeatureCache
-
         cache = FeatureCache(cache_dir)
         details = {"preprocess": backbone.preprocess.to_dict(), "precision": str(precision)}
         for layer, pooling in pairs:
@@ -153,7 +152,6 @@ def extract_all_layers(
             hits = {pair: ns.get(sha) for pair, ns in spaces.items()}
             if all(v is not None for v in hits.values()):
                 return i, sha, hits, None
-        from synthtrace.io.images import load_image_bytes
 
         try:
             return i, sha, None, backbone.preprocess(load_image_bytes(data, str(paths[i])).rgb)
@@ -258,7 +256,6 @@ def extract_layer_tokens(
     paths = [Path(p) for p in images]
 
     def prepare(i: int) -> np.ndarray:
-        from synthtrace.io.images import load_image
 
         return backbone.preprocess(load_image(paths[i]).rgb)
 

@@ -12,10 +12,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from synthtrace.backbones.cnn import CNNSmall, CNNSmallConfig
 from synthtrace.batching import shape_batches
 from synthtrace.errors import InputError, NotFittedError
+from synthtrace.io.perturbations import augment_image
 from synthtrace.metrics.detection import roc_auc
 
 
@@ -129,15 +131,12 @@ class CNNSmallClassifier:
         return self
 
     def _augmented(self, rgb: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-        from synthtrace.io.perturbations import augment_image
 
         out, ops = augment_image(rgb, rng, self.augment)
         for op in ops:
             self.augment_counts_[op.name] = self.augment_counts_.get(op.name, 0) + 1
         h, w = out.shape[:2]
         if min(h, w) < self.crop:  # a strong down-scale: enlarge just enough for one crop
-            from PIL import Image
-
             f = self.crop / min(h, w)
             out = np.asarray(Image.fromarray(out).resize((max(self.crop, round(w * f)), max(self.crop, round(h * f))), Image.BICUBIC))
         return to_tensor(out)

@@ -32,7 +32,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from synthtrace.backbones.registry import create_backbone
 from synthtrace.errors import ConfigError, InputError, NotFittedError, reject_unknown_keys
+from synthtrace.features.extract import extract_features
+from synthtrace.heads.linear_probe import LinearProbe
+from synthtrace.io.manifest import read_manifest
+from synthtrace.metrics.detection import roc_auc
 
 __all__ = [
     "DisentangleConfig",
@@ -112,7 +117,6 @@ def distance_accuracy(Z: Any, y_true: Any, cluster_ids: Any) -> dict[str, float]
 
 def cluster_metrics(y_true: Any, y_score: Any, cluster_ids: Any, *, threshold: float = 0.0) -> dict[str, float]:
     """ROC AUC, overall and full-cluster accuracy of scores (logits, fake if ≥ threshold)."""
-    from synthtrace.metrics.detection import roc_auc
 
     s = np.asarray(y_score, dtype=np.float64)
     out = cluster_accuracy(y_true, (s >= threshold).astype(int), cluster_ids)
@@ -255,10 +259,6 @@ def evaluate_disentanglement(
     space) gives AUC, overall and full-cluster accuracy; min/max distance accuracy is
     computed directly in each space.
     """
-    from synthtrace.backbones.registry import create_backbone
-    from synthtrace.features.extract import extract_features
-    from synthtrace.heads.linear_probe import LinearProbe
-    from synthtrace.io.manifest import read_manifest
 
     m = read_manifest(manifest).where(mask_path="")
     if not any(m.column("cluster_id")):

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from synthtrace.errors import InputError, NotFittedError
+from synthtrace.heads.linear_probe import LinearProbe
 
 __all__ = ["DAConfig", "MultiSourceAdapter", "domain_labels", "entropy_loss", "moment_discrepancy"]
 
@@ -101,7 +102,6 @@ class MultiSourceAdapter:
         self, X: Any, y: Any, domains: Sequence[str], X_target: Any,
         *, on_epoch: Callable[[dict[str, float]], None] | None = None,
     ) -> MultiSourceAdapter:
-        from synthtrace.heads.linear_probe import LinearProbe
 
         cfg = self.config
         Xs, Xt = _l2(X), _l2(X_target)
@@ -170,7 +170,6 @@ class MultiSourceAdapter:
 
     def to_linear_probe(self):
         """The same scores as a fitted LinearProbe (normalize=True): coef = head · W."""
-        from synthtrace.heads.linear_probe import LinearProbe
 
         if not hasattr(self, "W_"):
             raise NotFittedError("This MultiSourceAdapter is not fitted; call fit() first.")

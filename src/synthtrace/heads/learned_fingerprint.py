@@ -42,6 +42,7 @@ summary) and ``learned_fingerprint.safetensors`` (weights); nothing is unpickled
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import time
@@ -51,9 +52,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 
-from synthtrace.backbones.cnn import CNNSmallConfig
+from synthtrace.backbones.cnn import CNNSmall, CNNSmallConfig
+from synthtrace.batching import shape_batches
+from synthtrace.bench.build import postprocess, to_uint8
 from synthtrace.errors import BundleError, ConfigError, InputError, NotFittedError, reject_unknown_keys
+from synthtrace.features.fingerprint import grid_centre_crop
+from synthtrace.heads.cnn_small import to_tensor
+from synthtrace.io.images import load_images
+from synthtrace.progress import progress_bar
 
 __all__ = ["LEARNED_FINGERPRINT_NAME", "LearnedFingerprint", "LearnedFingerprintConfig", "is_learned_fingerprint",
            "noise_residual", "platform_augment", "wccn_map"]
@@ -149,8 +159,6 @@ def noise_residual(x: Any) -> Any:
     of the pixel scale ([0, 1] or [-1, 1]) and of how strong the trace is. Cyclic borders
     add no border of their own, and a cyclic Laplacian already sums to zero per channel,
     so the zero-mean step only removes rounding."""
-    import torch
-
     r = x - 0.25 * (torch.roll(x, 1, 2) + torch.roll(x, -1, 2) + torch.roll(x, 1, 3) + torch.roll(x, -1, 3))
     r = r - r.mean(dim=(2, 3), keepdim=True)
     return r / torch.sqrt(r.pow(2).mean(dim=(1, 2, 3), keepdim=True) + 1e-12)
@@ -166,8 +174,6 @@ def platform_augment(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     that benchmark do NOT show robustness to other processing (JPEG at other qualities,
     other resamplers, crops, screenshots). Non-square images are processed on their
     largest grid-aligned centre square (the benchmark's resize assumes square images)."""
-    from synthtrace.bench.build import postprocess, to_uint8
-    from synthtrace.features.fingerprint import grid_centre_crop
 
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[-1] != 3 or rgb.dtype != np.uint8:
@@ -204,7 +210,6 @@ def wccn_map(X: np.ndarray, y: np.ndarray, ridge: float = 0.05) -> dict[str, np.
 def _prepare(rgb: np.ndarray, max_side: int, what: str) -> np.ndarray:
     """Grid-aligned centre crop of ``max_side``, bottom/right trimmed to a multiple of 8 so the
     cyclic residual wraps in phase (as the handcrafted fingerprint does)."""
-    from synthtrace.features.fingerprint import grid_centre_crop
 
     a = np.asarray(rgb)
     if a.ndim != 3 or a.shape[-1] != 3:
@@ -265,8 +270,6 @@ class LearnedFingerprint:
             va_imgs = [np.asarray(val_images[i]) for i in keep]
             va_y = np.searchsorted(classes, vl[keep])
 
-        from synthtrace.heads.cnn_small import to_tensor
-
         self.classes_, self.models_, self.history_, self.norm_ = classes, [], [], None
         t0 = time.perf_counter()
         tens = [to_tensor(im) for im in crops]  # once, shared by every member
@@ -319,10 +322,6 @@ class LearnedFingerprint:
         augmentation for an ``augment`` share of draws (default: ``config.augment``); with
         ``normalize="wccn"`` the map is refitted on these images and processed copies of
         them, so the processing of the new classes is normalised too."""
-        import copy
-
-        from synthtrace.heads.cnn_small import to_tensor
-
         self._check_fitted()
         cfg = self.config
         augment = cfg.augment if augment is None else float(augment)
@@ -354,13 +353,6 @@ class LearnedFingerprint:
         ``init``: start from this network's convolutions (a new classifier over ``classes_``);
         ``balanced``: draw each epoch's images with weights 1 / class size, so that classes
         of a few images (discovered clusters) are seen as often as the large ones."""
-        import torch
-        import torch.nn.functional as F
-
-        from synthtrace.backbones.cnn import CNNSmall
-        from synthtrace.heads.cnn_small import to_tensor
-        from synthtrace.progress import progress_bar
-
         cfg = self.config
         epochs = int(epochs or cfg.epochs)
         augment = cfg.augment if augment is None else augment
@@ -436,11 +428,6 @@ class LearnedFingerprint:
     def _embed_raw(self, images: Sequence[np.ndarray], models: Sequence[Any] | None = None, batch_size: int = 64,
                    names: Sequence[Any] | None = None) -> Any:
         """Pooled features of each network in ``models`` (default: all members), side by side."""
-        import torch
-
-        from synthtrace.batching import shape_batches
-        from synthtrace.heads.cnn_small import to_tensor
-
         models = self.models_ if models is None else models
         crops = [_prepare(im, self.config.max_side, str(names[i]) if names is not None else f"image {i}")
                  for i, im in enumerate(images)]
@@ -476,8 +463,6 @@ class LearnedFingerprint:
 
     def predict_proba(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """(n, len(classes_)) softmax of the training classifier (mean over members), in ``classes_`` order."""
-        import torch
-
         self._check_fitted()
         if len(images) == 0:
             return np.zeros((0, self.classes_.size), dtype=np.float32)
@@ -493,8 +478,6 @@ class LearnedFingerprint:
     def transform_files(self, paths: Sequence[str | Path], *, progress: bool = False, workers: int = 2) -> np.ndarray:
         """:meth:`transform` of image files, decoded with ``synthtrace.io`` (a bad file raises
         an InputError naming it)."""
-        from synthtrace.io.images import load_images
-        from synthtrace.progress import progress_bar
 
         self._check_fitted()
         paths = [Path(p) for p in paths]
@@ -511,9 +494,6 @@ class LearnedFingerprint:
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write ``learned_fingerprint.json`` + ``learned_fingerprint.safetensors`` into ``directory``."""
-        import torch
-        from safetensors.torch import save_file
-
         self._check_fitted()
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
@@ -531,11 +511,6 @@ class LearnedFingerprint:
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> LearnedFingerprint:
         """Load a folder written by :meth:`save_pretrained`; never unpickles."""
-        import torch
-        from safetensors.torch import load_file
-
-        from synthtrace.backbones.cnn import CNNSmall
-
         d = Path(directory)
         fix = f"train one with `synthtrace fingerprint train MANIFEST --out {d}`"
         meta_p = d / _META

@@ -31,7 +31,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from synthtrace.errors import ConfigError, InputError, NotFittedError, reject_unknown_keys
+from synthtrace.backbones.hf import HFBackbone, _quiet_transformers
+from synthtrace.backbones.preprocess import PreprocessConfig
+from synthtrace.backbones.registry import create_backbone
+from synthtrace.batching import shape_batches
+from synthtrace.errors import BundleError, ConfigError, InputError, NotFittedError, reject_unknown_keys
 
 __all__ = ["FineTuneConfig", "FineTunedClassifier", "linear_module_names"]
 
@@ -153,8 +157,6 @@ class FineTunedClassifier:
     @property
     def preprocess(self):
         if self._preprocess is None:
-            from synthtrace.backbones.preprocess import PreprocessConfig
-
             if self._arch is None:
                 self._load_backbone()
             else:
@@ -166,8 +168,6 @@ class FineTunedClassifier:
         return np.stack([self.preprocess(im) for im in images]) if len(images) else np.zeros((0, 3, 1, 1), np.float32)
 
     def _load_backbone(self) -> nn.Module:
-        from synthtrace.backbones.hf import HFBackbone
-        from synthtrace.backbones.registry import create_backbone
 
         bb = create_backbone(self.backbone)
         if not isinstance(bb, HFBackbone):
@@ -290,7 +290,7 @@ class FineTunedClassifier:
 
     def _wrap_lora(self, tower: nn.Module) -> nn.Module:
         try:
-            from peft import LoraConfig, get_peft_model
+            from peft import LoraConfig, get_peft_model  # optional extra 'lora'
         except ImportError:
             raise ConfigError("LoRA training needs peft: pip install 'synthtrace[lora]' (or use mode='full')") from None
         cfg = self.config
@@ -319,7 +319,6 @@ class FineTunedClassifier:
 
     def score_images(self, images: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
         """Logits for decoded uint8 RGB images (same-size batches)."""
-        from synthtrace.batching import shape_batches
 
         pixels = [self.preprocess(im) for im in images]
         scores = np.zeros(len(pixels))
@@ -343,10 +342,7 @@ class FineTunedClassifier:
     @classmethod
     def from_state(cls, params: dict[str, Any], tensors: dict[str, torch.Tensor], *, where: str = "") -> FineTunedClassifier:
         """Rebuild a fitted classifier from :meth:`get_params` and :meth:`state_dict` (no peft needed)."""
-        import transformers
-
-        from synthtrace.backbones.hf import _quiet_transformers
-        from synthtrace.errors import BundleError
+        import transformers  # heavy: transformers
 
         known = {"backbone", "layer", "pooling", "config", "architecture", "best_epoch"}
         unknown = set(params) - known

@@ -29,7 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from synthtrace.errors import ConfigError, InputError, NotFittedError, reject_unknown_keys
+from synthtrace.batching import shape_batches
+from synthtrace.errors import BundleError, ConfigError, InputError, NotFittedError, reject_unknown_keys
+from synthtrace.features.layers import layer_tokens
 
 __all__ = ["MultiLayerClassifier", "MultiLayerConfig", "MultiLayerHead", "score_images"]
 
@@ -193,8 +195,6 @@ class MultiLayerClassifier:
         try:
             model.load_state_dict(tensors)
         except RuntimeError as exc:
-            from synthtrace.errors import BundleError
-
             raise BundleError(f"{where or 'multilayer weights'}: do not match the configured head ({exc})") from exc
         clf.model_ = model.eval()
         return clf
@@ -209,8 +209,6 @@ def _as_tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 def score_images(bundle: Any, images: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
     """Raw scores of a ``multilayer`` bundle for decoded uint8 RGB images."""
-    from synthtrace.batching import shape_batches
-    from synthtrace.features.layers import layer_tokens
 
     if not len(images):
         return np.zeros(0, np.float32)

@@ -18,6 +18,7 @@ import struct
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from synthtrace.errors import ImageTooLargeError, InputError, SynthtraceError, UnreadableImageError
+from synthtrace.progress import progress_bar
 from synthtrace.records import ImageRecord
 
 try:  # HEIC/HEIF is optional: phones produce it, but the wheel is not everywhere.
@@ -513,10 +515,6 @@ def load_images(
 
     Raises the first file's error; use ``load_image`` per file to go past bad ones.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from synthtrace.progress import progress_bar
-
     out: list[LoadedImage] = []
     with progress_bar(len(paths), label, enabled=progress) as advance, ThreadPoolExecutor(max(1, workers)) as pool:
         for loaded in pool.map(lambda p: load_image(p, max_pixels=max_pixels), paths):

@@ -36,6 +36,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 from scipy import ndimage as ndi
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 # Per-pixel codes of the error map (same numbering as the reference implementation).
 IGNORE, UNASSIGNED, TP, TN = -1, 0, 1, 2
@@ -318,9 +320,6 @@ def _union_box(a: tuple[slice, slice] | None, b: tuple[slice, slice] | None, mar
 def _merge_boxes(b: np.ndarray) -> np.ndarray:
     """Merge overlapping boxes (rows ``y0, y1, x0, x1``, half-open) until none overlap."""
     if len(b) > 32:
-        from scipy.sparse import csr_matrix
-        from scipy.sparse.csgraph import connected_components
-
         while len(b) > 32:
             ov = ((b[:, None, 0] < b[None, :, 1]) & (b[None, :, 0] < b[:, None, 1])
                   & (b[:, None, 2] < b[None, :, 3]) & (b[None, :, 2] < b[:, None, 3]))

@@ -22,6 +22,10 @@ from io import BytesIO
 from typing import Any
 from xml.etree.ElementTree import Element
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+from PIL import Image
+
 from synthtrace.records import Evidence
 
 MAX_TEXT_BYTES = 1 << 20  # one text chunk, after decompression
@@ -266,8 +270,6 @@ def _walk_webp(data: bytes, out: Extracted) -> None:
 
 def _pillow_fallback(data: bytes, out: Extracted) -> None:
     """TIFF/HEIF/others: let Pillow find EXIF and the XMP tag without decoding pixels."""
-    from PIL import Image
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -304,9 +306,6 @@ def parse_xmp(packet: bytes) -> XmpProps:
     hostile packet cannot expand or fetch anything. Keys use namespace URIs, not
     prefixes, because prefixes are arbitrary.
     """
-    from defusedxml import DefusedXmlException
-    from defusedxml.ElementTree import fromstring
-
     if len(packet) > MAX_XMP_BYTES:
         raise MetadataError(f"XMP packet is {len(packet)} bytes, over the {MAX_XMP_BYTES}-byte limit")
     start = packet.find(b"<x:xmpmeta")
@@ -571,8 +570,6 @@ def parse_exif(blob: bytes, *, limit: int | None = 1000) -> dict[str, Any]:
     generator readers pass ``limit=None`` because ComfyUI and others store whole
     JSON graphs in Make, Model and ImageDescription.
     """
-    from PIL import Image
-
     if len(blob) > MAX_EXIF_BYTES:
         raise MetadataError(f"EXIF block is {len(blob)} bytes, over the limit")
     exif = Image.Exif()

@@ -23,6 +23,7 @@ import zlib
 from io import BytesIO
 
 import numpy as np
+from PIL import Image
 
 from synthtrace.provenance.metadata import MAX_TEXT_BYTES, MetadataError
 
@@ -120,8 +121,6 @@ def stealth_pixels(data: bytes, *, rows: int | None = None) -> np.ndarray | None
     ``rows`` decodes only the top rows (enough for ``find_signature``), so a PNG
     without a signature costs a fraction of a full decode.
     """
-    from PIL import Image
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from io import BytesIO
 
 import numpy as np
+from PIL import Image
 
 from synthtrace.provenance.metadata import missing_extra
 from synthtrace.records import Evidence
@@ -81,7 +82,7 @@ _ORIENTATION_TAG = 0x0112
 
 
 def _yuv_code(order: str) -> int:
-    import cv2
+    import cv2  # optional extra 'watermark'
 
     return cv2.COLOR_RGB2YUV if order == "bgr" else cv2.COLOR_BGR2YUV
 
@@ -98,7 +99,7 @@ def _haar_tables() -> tuple[float, np.ndarray] | None:
     order. Checked once against ``pywt.dwt2`` on random pixels; a PyWavelets
     build that rounds differently (e.g. fused multiply-add) falls back to it.
     """
-    import pywt
+    import pywt  # optional extra 'watermark'
 
     h = float(pywt.Wavelet("haar").dec_lo[0])
     if pywt.Wavelet("haar").dec_lo != [h, h]:
@@ -120,7 +121,7 @@ def _haar_ll(u: np.ndarray) -> np.ndarray:
     """``pywt.dwt2(u, "haar")[0]`` for uint8 ``u`` with even sides, bit for bit."""
     tables = _haar_tables()
     if tables is None:
-        import pywt
+        import pywt  # optional extra 'watermark'
 
         return pywt.dwt2(u, "haar")[0]
     return _haar_ll_lookup(u, *tables)
@@ -134,7 +135,7 @@ def _block_decisions(img: np.ndarray, yuv_code: int, scale: float = 36.0, block:
     then for every whole 4x4 block the AC entry of largest magnitude (first one on
     ties, as ``np.argmax``) and whether ``|value| mod scale > scale / 2``.
     """
-    import cv2
+    import cv2  # optional extra 'watermark'
 
     row, col = img.shape[:2]
     u = cv2.extractChannel(cv2.cvtColor(img, yuv_code), 1)
@@ -161,7 +162,7 @@ def dwtdct_bits(bgr: np.ndarray, lengths: tuple[int, ...]) -> list[np.ndarray]:
     argument. One vectorised pass serves every length; the bits are the library's
     bits (booleans). The library's 256x256 minimum is not enforced here.
     """
-    import cv2
+    import cv2  # optional extra 'watermark'
 
     decision = _block_decisions(np.ascontiguousarray(bgr), cv2.COLOR_BGR2YUV)
     return [_bits_from_decisions(decision, n) for n in lengths]
@@ -220,8 +221,6 @@ def _load_rgb(data: bytes, rgb: np.ndarray | None = None) -> np.ndarray | str:
     is used instead of decoding again when it is certainly the same pixels: an RGB
     or grayscale file whose orientation can be undone; otherwise the file is decoded.
     """
-    from PIL import Image
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

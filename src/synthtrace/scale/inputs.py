@@ -81,7 +81,7 @@ def _resolve(manifest: str, p: str) -> str:
 def _read_text(path: str) -> str:
     try:
         if is_url(path):
-            import fsspec
+            import fsspec  # optional extra 'ray'
 
             with fsspec.open(path, "rt", encoding="utf-8") as f:
                 return f.read()
@@ -109,7 +109,7 @@ def _expand_url(url: str, recursive: bool) -> list[str]:
 
 def _fs(url: str):
     try:
-        import fsspec
+        import fsspec  # optional extra 'ray'
     except ImportError:
         raise InputError(f"{url}: URLs need fsspec. Install it: pip install 'synthtrace[ray]'.") from None
     try:
@@ -123,7 +123,7 @@ def fetch_bytes(path: str) -> bytes:
     """A file's bytes, local or remote; an UnreadableImageError says why not."""
     if not is_url(path):
         return read_file_bytes(path)
-    import fsspec
+    import fsspec  # optional extra 'ray'
 
     try:
         with fsspec.open(path, "rb") as f:

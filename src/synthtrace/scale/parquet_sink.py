@@ -43,8 +43,8 @@ class ParquetSink:
         """Write rows as one Parquet file; returns its path, or None for no rows."""
         if not rows:
             return None
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # optional extra 'ray'
+        import pyarrow.parquet as pq  # optional extra 'ray'
 
         data = pa.Table.from_pylist(rows, schema=schema_of(table))
         buf = pa.BufferOutputStream()
@@ -75,8 +75,8 @@ class ParquetSink:
         return sorted(str(p) for p in Path(d).glob("part-*.parquet"))
 
     def read(self, table: str, partition: str, columns: list[str] | None = None) -> pa.Table:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # optional extra 'ray'
+        import pyarrow.parquet as pq  # optional extra 'ray'
 
         files = self.files(table, partition)
         if not files:
@@ -121,8 +121,8 @@ def read_results(out: str | os.PathLike[str], table: str = "scans", *, partition
     partition (a transient read error, since fixed) are left out, so each input has
     one current row.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    import pyarrow as pa  # optional extra 'ray'
+    import pyarrow.compute as pc  # optional extra 'ray'
 
     sink = ParquetSink(out)
     parts = [partition] if partition else _partitions(sink, table)

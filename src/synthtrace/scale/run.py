@@ -16,14 +16,22 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import synthtrace
 from synthtrace.errors import ConfigError
 from synthtrace.scale.inputs import expand_inputs
 from synthtrace.scale.parquet_sink import ParquetSink
 from synthtrace.scale.schema import failure_row, partition, result_key, settings_hash, utcnow
-from synthtrace.scale.worker import SUMMARY_FIELDS, ShardPlan, ShardScanner, detector_id, encode_shard, normalize_detector
+from synthtrace.scale.worker import (
+    SUMMARY_FIELDS,
+    ShardPlan,
+    ShardScanner,
+    detector_id,
+    encode_shard,
+    normalize_detector,
+)
 from synthtrace.tasks.scan import ScanOptions
 
 ENGINES = ("local", "ray")
@@ -67,8 +75,6 @@ class RunSummary:
         return self.processed / t if t > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
         return {**asdict(self), "processed": self.processed, "images_per_second": self.images_per_second}
 
 
@@ -108,8 +114,6 @@ def scan_to_parquet(
         raise ConfigError(PYARROW_MISSING) from None
     if engine == "ray":
         _import_ray()
-    import synthtrace
-
     t_start = time.perf_counter()
     detector = normalize_detector(detector)
     det_id = detector_id(detector)
@@ -156,7 +160,7 @@ def scan_to_parquet(
 
 def _import_ray():
     try:
-        import ray
+        import ray  # optional extra 'ray'
         import ray.data  # noqa: F401
     except ImportError:
         raise ConfigError(RAY_MISSING) from None

@@ -24,6 +24,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from synthtrace.errors import ConfigError
+from synthtrace.records import plain
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -49,8 +54,6 @@ def settings_hash(options: ScanOptions) -> str:
         try:
             d["trust_anchors"] = "sha256:" + hashlib.sha256(Path(d["trust_anchors"]).read_bytes()).hexdigest()
         except OSError as exc:
-            from synthtrace.errors import ConfigError
-
             raise ConfigError(f"{d['trust_anchors']}: cannot read the trust anchors ({exc.strerror or exc}). "
                               "Pass a PEM file of C2PA root certificates.") from None
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
@@ -89,7 +92,7 @@ def _timing_fields(pa) -> list[tuple]:
 
 
 def scans_schema() -> pa.Schema:
-    import pyarrow as pa
+    import pyarrow as pa  # optional extra 'ray'
 
     return pa.schema([
         *_identity_fields(pa),
@@ -111,7 +114,7 @@ def scans_schema() -> pa.Schema:
 
 
 def failures_schema() -> pa.Schema:
-    import pyarrow as pa
+    import pyarrow as pa  # optional extra 'ray'
 
     return pa.schema([
         *_identity_fields(pa),
@@ -149,7 +152,6 @@ def encode(x: Any) -> str:
 
 
 def _finite(x: Any) -> Any:
-    from synthtrace.records import plain
 
     x = plain(x)
     if isinstance(x, float):
@@ -166,8 +168,6 @@ def _finite(x: Any) -> Any:
 def _default(o: Any) -> Any:
     if is_dataclass(o) and not isinstance(o, type):
         return {f.name: getattr(o, f.name) for f in fields(o)}
-    import numpy as np
-
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):

@@ -51,7 +51,7 @@ def _json_text(text: str, obj_of: Any) -> str:
     """JSON for a PostgreSQL json column: NaN/Infinity are not JSON there, so the rare
     text that has them is cleaned the service's way (None)."""
     if "NaN" in text or "Infinity" in text:
-        from synthtrace.store import _jsonable
+        from synthtrace.store import _jsonable  # optional extra 'service'
 
         return json.dumps(_jsonable(obj_of()), separators=(",", ":"))
     return text
@@ -59,7 +59,7 @@ def _json_text(text: str, obj_of: Any) -> str:
 
 class StoreSink:
     def __init__(self, url: str) -> None:
-        from synthtrace.store import Store
+        from synthtrace.store import Store  # optional extra 'service'
 
         # Store(...) creates the tables and the schema-version row if they are missing.
         self.store = Store(url)
@@ -73,7 +73,7 @@ class StoreSink:
         """Store (key, result, encoded result) items in one transaction; returns how many scans were new."""
         if not items:
             return 0
-        from synthtrace.store import _now
+        from synthtrace.store import _now  # optional extra 'service'
 
         now = _now()
         files: dict[str, tuple] = {}
@@ -101,7 +101,7 @@ class StoreSink:
 
     # ------------------------------------------------------------ PostgreSQL
     def _write_postgres(self, files, scans, evidence, verdicts) -> int:
-        import psycopg
+        import psycopg  # optional extra 'postgres'
 
         try:
             return self._copy_direct(files, scans, evidence, verdicts)
@@ -128,7 +128,7 @@ class StoreSink:
         return len(scans)
 
     def _copy_staged(self, files, scans, evidence, verdicts) -> int:
-        from sqlalchemy import text
+        from sqlalchemy import text  # optional extra 'service'
 
         with self.engine.begin() as conn:
             cur = conn.connection.driver_connection.cursor()
@@ -158,9 +158,9 @@ class StoreSink:
 
     # ---------------------------------------------------------------- SQLite
     def _write_rows(self, files, scans, evidence, verdicts) -> int:
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.sqlite import insert  # optional extra 'service'
 
-        from synthtrace.store import EvidenceRow, Scan, StoredFile, VerdictRow
+        from synthtrace.store import EvidenceRow, Scan, StoredFile, VerdictRow  # optional extra 'service'
 
         def dicts(cols, rows, json_cols=()):
             return [{c: (json.loads(v) if c in json_cols else v) for c, v in zip(cols, r)} for r in rows]

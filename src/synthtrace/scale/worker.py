@@ -18,11 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 from synthtrace.detector import BUILTIN, BUILTIN_DIR, DetectorBundle
 from synthtrace.errors import SynthtraceError
+from synthtrace.records import ScanResult
 from synthtrace.scale.inputs import fetch_bytes
 from synthtrace.scale.parquet_sink import ParquetSink
 from synthtrace.scale.schema import (
+    NO_DETECTOR,
     EncodedResult,
     failure_row,
     failure_stage,
@@ -30,6 +35,7 @@ from synthtrace.scale.schema import (
     scan_row,
     utcnow,
 )
+from synthtrace.scale.store_sink import StoreSink
 from synthtrace.tasks.scan import ScanOptions, scan_file
 
 
@@ -57,15 +63,11 @@ class ShardScanner:
     def __init__(self, plan: ShardPlan) -> None:
         self.plan = plan
         if plan.threads:
-            import torch
-
             torch.set_num_threads(plan.threads)
         self.detector = _load_detector(plan.detector)
         self.parquet = ParquetSink(plan.out)
         self.db = None
         if plan.db:
-            from synthtrace.scale.store_sink import StoreSink
-
             self.db = StoreSink(plan.db)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -98,16 +100,12 @@ class ShardScanner:
             if data is None:
                 failures.append(failure_row(path, sha256=None, stage="read", reason=reason, evidence_json=None,
                                             read_s=t1 - t0, scan_s=0.0, **common))
-                from synthtrace.records import ScanResult
-
                 failed = ScanResult(path=path, error=reason)
                 db_items.append((key, failed, EncodedResult.of(failed)))
                 continue
             try:
                 result = scan_file(path, self.detector, p.options, data=data)
             except Exception as exc:  # a bug in one reader must not stop a million-image run; the row says what broke
-                from synthtrace.records import ScanResult
-
                 result = ScanResult(path=path, error=f"scan failed: {type(exc).__name__}: {exc}")
             t2 = time.perf_counter()
             t_scan += t2 - t1
@@ -152,10 +150,7 @@ def detector_id(detector: Any) -> str:
     re-trained bundle in the same place gets a new id and its results a new key.
     """
     if detector is None:
-        from synthtrace.scale.schema import NO_DETECTOR
-
         return NO_DETECTOR
-    from synthtrace.detector import DetectorBundle
 
     h = hashlib.sha256()
     if isinstance(detector, DetectorBundle):
@@ -189,6 +184,4 @@ def bundle_dir(detector: str | os.PathLike[str]) -> Path:
 
 
 def _np_bytes(v: Any) -> bytes:
-    import numpy as np
-
     return np.asarray(v).tobytes()

@@ -11,6 +11,6 @@ __all__ = ["ServiceSettings", "create_app", "default_data_dir"]
 
 def create_app(*args, **kwargs):
     """See :func:`synthtrace.service.app.create_app` (imported lazily: it needs fastapi)."""
-    from synthtrace.service.app import create_app as _create
+    from synthtrace.service.app import create_app as _create  # optional extra 'service'
 
     return _create(*args, **kwargs)

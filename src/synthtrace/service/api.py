@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 import synthtrace
 from synthtrace.detector import OPERATING_POINTS
+from synthtrace.evaluation.scan_report import write_scan_report
 from synthtrace.records import Detection, Evidence, ImageRecord, ScanResult, Verdict
 from synthtrace.service.limits import ApiError, check_image_bytes, resolve_allowed_paths
 from synthtrace.store import NewItem, ScanFilter
@@ -363,9 +364,7 @@ def result_from_dict(d: dict[str, Any], path: str) -> ScanResult:
 
 def render_report(d: dict[str, Any]) -> str:
     """HTML report of one stored scan; pictures only when the file was kept (--keep-files)."""
-    from markupsafe import escape
-
-    from synthtrace.evaluation.scan_report import write_scan_report
+    from markupsafe import escape  # optional extra 'report'
 
     name = d["name"]
     with tempfile.TemporaryDirectory(prefix="synthtrace-report-") as tmp:

@@ -19,10 +19,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from synthtrace.detector import DetectorBundle
+from synthtrace.io.images import load_image
 from synthtrace.records import ScanResult
-from synthtrace.tasks.scan import ScanOptions, scan_file
+from synthtrace.signals.figures import spectrum_figure
 from synthtrace.store import Store
+from synthtrace.tasks.scan import ScanOptions, scan_file
 
 log = logging.getLogger("synthtrace.service")
 
@@ -135,10 +139,6 @@ def _figures(source: str, result: ScanResult, options: ScanOptions) -> dict[str,
     """Thumbnail and spectrum figure, from the bytes just scanned (hash checked)."""
     if not result.ok or result.record is None:
         return {}
-    from PIL import Image
-
-    from synthtrace.io.images import load_image
-
     out: dict[str, tuple[str, bytes]] = {}
     try:
         loaded = load_image(source, max_pixels=options.max_pixels)
@@ -152,8 +152,6 @@ def _figures(source: str, result: ScanResult, options: ScanOptions) -> dict[str,
     im.save(buf, format="JPEG", quality=85)
     out["thumbnail"] = ("image/jpeg", buf.getvalue())
     try:
-        from synthtrace.signals.figures import spectrum_figure
-
         with _FIGURE_LOCK, tempfile.TemporaryDirectory(prefix="synthtrace-fig-") as tmp:
             out["spectrum"] = ("image/png", spectrum_figure(loaded.rgb, Path(tmp) / "s.png").read_bytes())
     except Exception as exc:  # noqa: BLE001 - e.g. matplotlib missing, image too small

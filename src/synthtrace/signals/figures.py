@@ -22,10 +22,10 @@ def spectrum_figure(rgb: np.ndarray, out_path: str | Path) -> Path:
     reader can see whether peaks sit on the up-sampling/JPEG grid.
     """
     try:
-        import matplotlib
+        import matplotlib  # optional extra 'report'
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # optional extra 'report'
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("spectrum_figure needs matplotlib: pip install 'synthtrace[report]'") from e
     spec = power_spectrum(noise_residual(rgb))

@@ -7,7 +7,9 @@ Maps are float32 (H, W) in [0, 1]; each pixel averages the windows that cover it
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -16,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage as ndi
+from scipy.stats import rankdata
 
 from synthtrace.signals.residual import to_luminance, wiener_denoise
 
@@ -248,8 +252,6 @@ def normalize_map(score: np.ndarray, method: str = "none") -> np.ndarray:
         lo, hi = float(s.min()), float(s.max())
         return ((s - lo) / (hi - lo) if hi > lo else np.zeros_like(s)).astype(np.float32)
     if method == "rank":
-        from scipy.stats import rankdata
-
         return ((rankdata(s.ravel(), method="average") - 1) / max(s.size - 1, 1)).reshape(s.shape).astype(np.float32)
     raise ValueError(f"normalize: expected none, minmax or rank, got {method!r}")
 
@@ -260,11 +262,6 @@ MAP_MAX_SIDE = 64  # long side of the downsampled maps stored in a summary
 def encode_map_png(arr: np.ndarray, max_side: int = MAP_MAX_SIDE) -> str:
     """A [0, 1] map downsampled (area average) to at most ``max_side`` pixels on its long
     side, as a base64 8-bit greyscale PNG (a few KB: small enough for scan JSON)."""
-    import base64
-    import io
-
-    from PIL import Image
-
     a = np.clip(np.nan_to_num(np.asarray(arr, dtype=np.float32)), 0, 1)
     H, W = a.shape
     scale = min(1.0, max_side / max(H, W))
@@ -278,11 +275,6 @@ def encode_map_png(arr: np.ndarray, max_side: int = MAP_MAX_SIDE) -> str:
 
 def decode_map_png(text: str) -> np.ndarray:
     """Inverse of ``encode_map_png``: float32 (h, w) in [0, 1] (8-bit precision)."""
-    import base64
-    import io
-
-    from PIL import Image
-
     with Image.open(io.BytesIO(base64.b64decode(text))) as im:
         return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
 

@@ -42,11 +42,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, JpegImagePlugin
 from scipy.stats import chi2
 
 from synthtrace.io.images import STD_CHROMINANCE, STD_LUMINANCE, ijg_scale, ijg_tables
 from synthtrace.records import plain
+
 from .residual import MAX_SIDE, centre_box
 
 # The IJG standard tables live with the decoder (synthtrace.io.images); one copy.
@@ -326,8 +327,6 @@ def read_jpeg_history(
 
 def _subsampling(im: Image.Image) -> int:
     try:
-        from PIL import JpegImagePlugin
-
         return int(JpegImagePlugin.get_sampling(im))
     except Exception:  # noqa: BLE001
         return -1

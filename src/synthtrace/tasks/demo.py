@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from synthtrace.bench.build import BenchConfig, build_benchmark
+from synthtrace.detector import BUILTIN, DetectorBundle
 from synthtrace.evaluation.evaluate import evaluate_detector, write_metrics
 from synthtrace.io.manifest import read_manifest
 from synthtrace.tasks.scan import scan_file
@@ -113,7 +114,6 @@ def scan_real_world(folder: str | Path | None, *, per_class: int = 3,
 
     Returns [] (and says why) when the folder is not there: the dev set sits beside the
     project checkout, not inside the package."""
-    from synthtrace.detector import BUILTIN, DetectorBundle
 
     manifest_path = Path(folder) / "pixels" / "manifest.csv" if folder else None
     if manifest_path is None or not manifest_path.is_file():

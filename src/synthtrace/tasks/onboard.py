@@ -30,10 +30,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from synthtrace.detector import DetectorBundle
 from synthtrace.errors import ConfigError, InputError
-from synthtrace.heads.lora import FineTuneConfig
+from synthtrace.heads.calibration import fit_calibration
+from synthtrace.heads.linear_probe import LinearProbe
+from synthtrace.heads.lora import FineTuneConfig, FineTunedClassifier
+from synthtrace.io.images import iter_image_files, load_images
 from synthtrace.io.manifest import Manifest, ManifestRow, read_manifest
+from synthtrace.metrics.detection import roc_auc
+from synthtrace.progress import progress_bar
 
 __all__ = ["METHODS", "OnboardProtocol", "OnboardResult", "load_pairs", "manifest_from_dirs", "run_onboarding", "summarize"]
 
@@ -101,7 +108,6 @@ def summarize(results: dict[str, dict[str, list[float]]]) -> dict[str, dict[str,
 # ------------------------------------------------------------------ data
 def manifest_from_dirs(real: str | Path, fake: str | Path) -> Manifest:
     """An in-memory manifest of every image under ``real`` and ``fake`` (absolute paths)."""
-    from synthtrace.io.images import iter_image_files
 
     rows = []
     for label, d in (("real", Path(real)), ("fake", Path(fake))):
@@ -170,15 +176,6 @@ def run_onboarding(
     ``save_dir``: also write the seed-0 LoRA model at the largest N as a ``finetuned``
     detector bundle there (adapters merged, calibrated on that seed's validation pairs).
     """
-    import torch
-
-    from synthtrace.detector import DetectorBundle
-    from synthtrace.metrics.detection import roc_auc
-    from synthtrace.heads.lora import FineTunedClassifier
-    from synthtrace.heads.linear_probe import LinearProbe
-    from synthtrace.io.images import load_images
-    from synthtrace.progress import progress_bar
-
     log = log or (lambda msg: None)
     bundle = DetectorBundle.from_pretrained(detector)
     bb_id = str(bundle.backbone.get("id", ""))
@@ -268,8 +265,6 @@ def run_onboarding(
 
 
 def _save_bundle(clf, bundle, X_val, y_val, out, manifest: Manifest, run: dict[str, Any]) -> str:
-    from synthtrace.detector import DetectorBundle
-    from synthtrace.heads.calibration import fit_calibration
 
     val_scores = clf.decision_function(X_val)
     arch = clf.get_params()["architecture"]

@@ -20,12 +20,15 @@ from typing import Any
 
 import torch
 
+from synthtrace.backbones.registry import create_backbone
 from synthtrace.detector import DetectorBundle
 from synthtrace.errors import BundleError, ConfigError, InputError
 from synthtrace.heads.calibration import Calibration, fit_calibration
+from synthtrace.io.images import load_images
+from synthtrace.io.manifest import read_manifest
 from synthtrace.zoo.checkpoint import expect_shape, load_checkpoint, strip_prefix, tensor_dict
 from synthtrace.zoo.entries import CLIP_L14, ZooEntry, get_entry
-from synthtrace.zoo.models import RESNET50_DEPTHS, RESNET50_HIDDEN, ResNetFC, map_resnet_state, resnet_config
+from synthtrace.zoo.models import CLIPFC, RESNET50_DEPTHS, RESNET50_HIDDEN, ResNetFC, map_resnet_state, resnet_config
 
 IDENTITY = Calibration(method="platt", params={"a": 1.0, "b": 0.0}, thresholds={})
 UNCALIBRATED_NOTE = (
@@ -78,8 +81,6 @@ def convert(name: str, weights: str | Path, out: str | Path, *, backbone: str | 
 
 
 def _convert_ufd(entry: ZooEntry, obj: Any, where: str, backbone: str) -> DetectorBundle:
-    from synthtrace.backbones.registry import create_backbone
-    from synthtrace.zoo.models import CLIPFC
 
     state = tensor_dict(obj, where=where)
     extra = sorted(set(state) - {"weight", "bias"})
@@ -142,8 +143,6 @@ def _convert_npr(entry: ZooEntry, obj: Any, where: str) -> DetectorBundle:
 def calibrate_bundle(bundle: str | Path, manifest: str | Path, *, split: str = "val", method: str = "platt",
                      out: str | Path | None = None, progress: bool = False) -> DetectorBundle:
     """Fit calibration and FPR thresholds of a bundle on a labelled split; save to ``out`` (default: in place)."""
-    from synthtrace.io.images import load_images
-    from synthtrace.io.manifest import read_manifest
 
     det = DetectorBundle.from_pretrained(bundle)
     m = read_manifest(manifest)

@@ -22,8 +22,15 @@ from typing import Any
 import numpy as np
 
 from synthtrace.backbones.base import Backbone
-from synthtrace.backbones.speed import Precision
+from synthtrace.backbones.registry import create_backbone
+from synthtrace.backbones.speed import Precision, compile_seconds
 from synthtrace.errors import InputError
+from synthtrace.features.extract import check_precision, extract_features
+from synthtrace.heads.calibration import fit_calibration
+from synthtrace.heads.linear_probe import LinearProbe
+from synthtrace.io.manifest import Manifest, read_manifest
+from synthtrace.metrics.detection import roc_auc
+from synthtrace.training.train import training_splits
 
 __all__ = ["AgreementReport", "decision_agreement", "feature_closeness", "fastpath_agreement", "probe_decisions"]
 
@@ -123,14 +130,6 @@ def fastpath_agreement(
     Timings are for the test split and include decoding (and, with ``compile``,
     the compilation on the first batch: see ``extra["compile_seconds"]``).
     """
-    from synthtrace.backbones.registry import create_backbone
-    from synthtrace.backbones.speed import compile_seconds
-    from synthtrace.metrics.detection import roc_auc
-    from synthtrace.features.extract import extract_features
-    from synthtrace.heads.calibration import fit_calibration
-    from synthtrace.heads.linear_probe import LinearProbe
-    from synthtrace.io.manifest import Manifest, read_manifest
-    from synthtrace.training.train import training_splits
 
     log = log or (lambda msg: None)
     m = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)

@@ -9,16 +9,33 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from synthtrace.backbones.cnn import CNN_PREPROCESS
+from synthtrace.backbones.registry import create_backbone
 from synthtrace.detector import DetectorBundle
 from synthtrace.errors import ConfigError, InputError
+from synthtrace.features.extract import extract_features
+from synthtrace.features.forensic import FEATURE_NAMES, MAX_SIDE
+from synthtrace.features.layers import extract_layer_tokens
 from synthtrace.heads.calibration import fit_calibration
+from synthtrace.heads.cnn_small import CNNSmallClassifier
+from synthtrace.heads.domain_adaptation import DAConfig, MultiSourceAdapter, domain_labels
+from synthtrace.heads.forensic import ForensicHead
+from synthtrace.heads.linear_probe import LinearProbe
+from synthtrace.heads.multilayer import MultiLayerClassifier, MultiLayerConfig
 from synthtrace.io.images import load_images
 from synthtrace.io.manifest import Manifest, read_manifest
-from synthtrace.training.forensic import HistoryMatching
+from synthtrace.io.perturbations import AugmentConfig
+from synthtrace.metrics.detection import roc_auc
+from synthtrace.progress import progress_bar
+from synthtrace.training.forensic import HistoryMatching, manifest_views
 
-HEADS = ("cnn-small", "linear_probe", "multilayer", "forensic")
+HEADS = ("cnn-small", "linear_probe", "multilayer", "forensic")  # the trainers are at the end of the file
 
 
 def training_splits(manifest: Manifest) -> tuple[Manifest, Manifest]:
@@ -86,7 +103,6 @@ def train_detector(
             f"backbone {backbone!r} with head {head!r}: cnn-small is trained end to end (head cnn-small); "
             "hf: backbones take a linear_probe or multilayer head"
         )
-    from synthtrace.io.perturbations import AugmentConfig
 
     augment = AugmentConfig.parse(augment)
     if augment is not None and head != "cnn-small":
@@ -98,94 +114,12 @@ def train_detector(
     log(f"train: {len(train)} images ({int(y_train.sum())} fake), val: {len(val)} images ({int(y_val.sum())} fake)")
     t0 = time.perf_counter()
 
-    if head == "forensic":
-        from synthtrace.features.forensic import FEATURE_NAMES, MAX_SIDE
-        from synthtrace.heads.forensic import ForensicHead
-        from synthtrace.progress import progress_bar
-        from synthtrace.training.forensic import manifest_views
-
-        history = history or HistoryMatching()
-        whole = m.where(mask_path="")
-        with progress_bar(len(whole), "forensic features of history-matched views", enabled=progress) as advance:
-            views = manifest_views(whole, history, cache_dir=cache_dir, on_done=advance)
-        for msg in views.skipped:
-            log(f"skipped: {msg}")
-        fit, held = views.split == "train", views.split == "val"
-        x_train, y_train, x_val, y_val = views.X[fit], views.y[fit], views.X[held], views.y[held]
-        log(f"views: train {len(y_train)} ({int(y_train.sum())} generated), val {len(y_val)} ({int(y_val.sum())} generated)")
-        model = ForensicHead().fit(x_train, y_train)
-        val_scores = model.decision_function(x_val)
-        backbone_cfg = {"id": "forensic", "features": list(FEATURE_NAMES)}
-        preprocess = {"crop": f"centre, at most {MAX_SIDE} px a side, never resampled", "channels": "luminance"}
-        head_cfg = {"type": "forensic", "params": model.get_params(), "history_matching": history.to_dict(),
-                    "skipped_files": len(views.skipped)}
-    elif head == "cnn-small":
-        from synthtrace.backbones.cnn import CNN_PREPROCESS
-        from synthtrace.heads.cnn_small import CNNSmallClassifier
-        from synthtrace.progress import progress_bar
-
-        x_train = [im.rgb for im in load_images([train.path_of(r) for r in train], progress=progress, label="decoding train")]
-        x_val = [im.rgb for im in load_images([val.path_of(r) for r in val], progress=progress, label="decoding val")]
-        clf = CNNSmallClassifier(epochs=epochs, random_state=seed, augment=augment)
-        with progress_bar(epochs, "training cnn-small (epochs)", enabled=progress) as advance:
-            def on_epoch(epoch: int, total: int, record: dict) -> None:
-                advance(1)
-                log(f"epoch {epoch}/{total}: loss {record['loss']:.4f}, val AUC {record.get('val_auc', float('nan')):.4f}")
-
-            clf.fit(x_train, y_train, val_images=x_val, val_y=y_val, progress=on_epoch)
-        val_scores = clf.decision_function(x_val)
-        model = clf.model_
-        backbone_cfg = {"id": "cnn-small", "config": model.config.to_dict()}
-        preprocess = CNN_PREPROCESS.to_dict()
-        head_cfg = {"type": "cnn-small", "params": clf.get_params(), "history": clf.history_}
-    elif head == "multilayer":
-        from synthtrace.backbones.registry import create_backbone
-        from synthtrace.features.layers import extract_layer_tokens
-        from synthtrace.heads.multilayer import MultiLayerClassifier, MultiLayerConfig
-
-        bb = create_backbone(backbone)
-        P_train, A_train = extract_layer_tokens([train.path_of(r) for r in train], bb, progress=progress)
-        P_val, A_val = extract_layer_tokens([val.path_of(r) for r in val], bb, progress=progress)
-        model = MultiLayerClassifier(MultiLayerConfig(epochs=epochs, seed=seed)).fit(
-            P_train, A_train, y_train, on_epoch=lambda e, n, loss: log(f"epoch {e}/{n}: loss {loss:.4f}")
-        )
-        val_scores = model.decision_function(P_val, A_val)
-        backbone_cfg = {"id": bb.id, "weights_hash": bb.weights_hash(), "layer": "all", "pooling": "patch_tokens+keys"}
-        preprocess = bb.preprocess.to_dict()
-        head_cfg = {"type": "multilayer", "params": model.get_params(), "history": model.history_}
-    else:
-        from synthtrace.backbones.registry import create_backbone
-        from synthtrace.features.extract import extract_features
-        from synthtrace.heads.linear_probe import LinearProbe
-
-        bb = create_backbone(backbone)
-        bb.validate(layer, pooling)
-        def feats(part: Manifest):
-            paths = [part.path_of(r) for r in part]
-            return extract_features(paths, bb, layer=layer, pooling=pooling, cache_dir=cache_dir, progress=progress)
-
-        x_train, x_val = feats(train), feats(val)
-        model = LinearProbe(random_state=seed).fit(x_train, y_train)
-        da_info = None
-        if target_unlabeled is not None:
-            from synthtrace.heads.domain_adaptation import DAConfig, MultiSourceAdapter, domain_labels
-
-            target = read_manifest(target_unlabeled).where(mask_path="")
-            adapter = MultiSourceAdapter(DAConfig(seed=seed)).fit(x_train, y_train, domain_labels(train.rows), feats(target))
-            model = adapter.to_linear_probe()
-            da_info = {"target_manifest_sha256": target.digest(), "n_target": len(target), "domains": adapter.domains_,
-                       "config": adapter.config.to_dict(), "history": adapter.history_}
-            log(f"domain adaptation: {len(adapter.domains_)} source domain(s), {len(target)} target images, "
-                f"moment discrepancy {adapter.history_[0]['mm_all']:.4f} -> {adapter.history_[-1]['mm_all']:.4f}")
-        val_scores = model.decision_function(x_val)
-        backbone_cfg = {"id": bb.id, "weights_hash": bb.weights_hash(), "layer": layer, "pooling": pooling}
-        preprocess = bb.preprocess.to_dict()
-        head_cfg = {"type": "linear_probe", "params": model.get_params()}
-        if da_info is not None:
-            head_cfg["domain_adaptation"] = da_info
+    job = _Job(m, train, val, backbone, layer, pooling, epochs, seed, cache_dir, progress, log, augment,
+               target_unlabeled, history or HistoryMatching())
+    fitted = _TRAINERS[head](job)
+    val_scores, y_val = fitted.val_scores, fitted.y_val
 
     cal = fit_calibration(y_val, val_scores, method=calibration)
-    from synthtrace.metrics.detection import roc_auc
 
     training = {
         "manifest": None if isinstance(manifest, Manifest) else str(Path(manifest).resolve()),
@@ -195,15 +129,132 @@ def train_detector(
         "sources": sorted(set(train.column("source"))),
         "val_roc_auc": roc_auc(y_val, val_scores),
         "seed": seed,
-        "augment": None if augment is None else {**augment.to_dict(), "applied_counts": dict(sorted(clf.augment_counts_.items()))},
+        "augment": None if augment is None else {**augment.to_dict(), "applied_counts": fitted.augment_counts},
         "seconds": round(time.perf_counter() - t0, 1),
     }
     if data_licences:
         training["data_licences"] = dict(sorted(data_licences.items()))
     bundle = DetectorBundle(
-        kind=head, backbone=backbone_cfg, preprocess=preprocess,
-        head=head_cfg, calibration=cal, training=training, model=model,
+        kind=head, backbone=fitted.backbone, preprocess=fitted.preprocess,
+        head=fitted.head, calibration=cal, training=training, model=fitted.model,
     )
     bundle.save_pretrained(out)
     log(f"saved detector bundle to {out} (val AUC {training['val_roc_auc']:.4f}, {training['seconds']} s)")
     return bundle
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every head's trainer gets: the splits and the settings, checked by train_detector."""
+
+    manifest: Manifest
+    train: Manifest
+    val: Manifest
+    backbone: str
+    layer: str
+    pooling: str
+    epochs: int
+    seed: int
+    cache_dir: str | Path | None
+    progress: bool
+    log: Callable[[str], None]
+    augment: AugmentConfig | None
+    target_unlabeled: str | Path | None
+    history: HistoryMatching
+
+
+@dataclass
+class _Fitted:
+    model: Any
+    val_scores: np.ndarray
+    y_val: np.ndarray
+    backbone: dict[str, Any]
+    preprocess: dict[str, Any]
+    head: dict[str, Any]
+    augment_counts: dict[str, int] = field(default_factory=dict)
+
+
+def _fit_forensic(job: _Job) -> _Fitted:
+    whole = job.manifest.where(mask_path="")
+    with progress_bar(len(whole), "forensic features of history-matched views", enabled=job.progress) as advance:
+        views = manifest_views(whole, job.history, cache_dir=job.cache_dir, on_done=advance)
+    for msg in views.skipped:
+        job.log(f"skipped: {msg}")
+    fit, held = views.split == "train", views.split == "val"
+    x_train, y_train, x_val, y_val = views.X[fit], views.y[fit], views.X[held], views.y[held]
+    job.log(f"views: train {len(y_train)} ({int(y_train.sum())} generated), val {len(y_val)} ({int(y_val.sum())} generated)")
+    model = ForensicHead().fit(x_train, y_train)
+    return _Fitted(
+        model, model.decision_function(x_val), y_val,
+        backbone={"id": "forensic", "features": list(FEATURE_NAMES)},
+        preprocess={"crop": f"centre, at most {MAX_SIDE} px a side, never resampled", "channels": "luminance"},
+        head={"type": "forensic", "params": model.get_params(), "history_matching": job.history.to_dict(),
+              "skipped_files": len(views.skipped)})
+
+
+def _decoded(part: Manifest, job: _Job, label: str) -> list[np.ndarray]:
+    return [im.rgb for im in load_images([part.path_of(r) for r in part], progress=job.progress, label=label)]
+
+
+def _fit_cnn_small(job: _Job) -> _Fitted:
+    x_train, x_val = _decoded(job.train, job, "decoding train"), _decoded(job.val, job, "decoding val")
+    y_val = job.val.labels()
+    clf = CNNSmallClassifier(epochs=job.epochs, random_state=job.seed, augment=job.augment)
+    with progress_bar(job.epochs, "training cnn-small (epochs)", enabled=job.progress) as advance:
+        def on_epoch(epoch: int, total: int, record: dict) -> None:
+            advance(1)
+            job.log(f"epoch {epoch}/{total}: loss {record['loss']:.4f}, val AUC {record.get('val_auc', float('nan')):.4f}")
+
+        clf.fit(x_train, job.train.labels(), val_images=x_val, val_y=y_val, progress=on_epoch)
+    model = clf.model_
+    return _Fitted(model, clf.decision_function(x_val), y_val,
+                   backbone={"id": "cnn-small", "config": model.config.to_dict()}, preprocess=CNN_PREPROCESS.to_dict(),
+                   head={"type": "cnn-small", "params": clf.get_params(), "history": clf.history_},
+                   augment_counts=dict(sorted(clf.augment_counts_.items())) if job.augment is not None else {})
+
+
+def _fit_multilayer(job: _Job) -> _Fitted:
+    bb = create_backbone(job.backbone)
+    P_train, A_train = extract_layer_tokens([job.train.path_of(r) for r in job.train], bb, progress=job.progress)
+    P_val, A_val = extract_layer_tokens([job.val.path_of(r) for r in job.val], bb, progress=job.progress)
+    model = MultiLayerClassifier(MultiLayerConfig(epochs=job.epochs, seed=job.seed)).fit(
+        P_train, A_train, job.train.labels(), on_epoch=lambda e, n, loss: job.log(f"epoch {e}/{n}: loss {loss:.4f}")
+    )
+    return _Fitted(model, model.decision_function(P_val, A_val), job.val.labels(),
+                   backbone={"id": bb.id, "weights_hash": bb.weights_hash(), "layer": "all",
+                             "pooling": "patch_tokens+keys"},
+                   preprocess=bb.preprocess.to_dict(),
+                   head={"type": "multilayer", "params": model.get_params(), "history": model.history_})
+
+
+def _fit_linear_probe(job: _Job) -> _Fitted:
+    bb = create_backbone(job.backbone)
+    bb.validate(job.layer, job.pooling)
+
+    def feats(part: Manifest) -> np.ndarray:
+        return extract_features([part.path_of(r) for r in part], bb, layer=job.layer, pooling=job.pooling,
+                                cache_dir=job.cache_dir, progress=job.progress)
+
+    x_train, x_val, y_train = feats(job.train), feats(job.val), job.train.labels()
+    model = LinearProbe(random_state=job.seed).fit(x_train, y_train)
+    head = {"type": "linear_probe", "params": None}
+    if job.target_unlabeled is not None:
+        target = read_manifest(job.target_unlabeled).where(mask_path="")
+        adapter = MultiSourceAdapter(DAConfig(seed=job.seed)).fit(x_train, y_train, domain_labels(job.train.rows),
+                                                                  feats(target))
+        model = adapter.to_linear_probe()
+        head["domain_adaptation"] = {"target_manifest_sha256": target.digest(), "n_target": len(target),
+                                     "domains": adapter.domains_, "config": adapter.config.to_dict(),
+                                     "history": adapter.history_}
+        job.log(f"domain adaptation: {len(adapter.domains_)} source domain(s), {len(target)} target images, "
+                f"moment discrepancy {adapter.history_[0]['mm_all']:.4f} -> {adapter.history_[-1]['mm_all']:.4f}")
+    head["params"] = model.get_params()
+    return _Fitted(model, model.decision_function(x_val), job.val.labels(),
+                   backbone={"id": bb.id, "weights_hash": bb.weights_hash(), "layer": job.layer, "pooling": job.pooling},
+                   preprocess=bb.preprocess.to_dict(), head=head)
+
+
+_TRAINERS: dict[str, Callable[[_Job], _Fitted]] = {
+    "cnn-small": _fit_cnn_small, "linear_probe": _fit_linear_probe, "multilayer": _fit_multilayer,
+    "forensic": _fit_forensic,
+}

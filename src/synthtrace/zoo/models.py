@@ -127,7 +127,7 @@ class ResNetFC(nn.Module):
 
     def __init__(self, arch: dict[str, Any], input_transform: str = "none") -> None:
         super().__init__()
-        from transformers import ResNetConfig, ResNetModel
+        from transformers import ResNetConfig, ResNetModel  # heavy: transformers
 
         if input_transform not in INPUT_TRANSFORMS:
             raise BundleError(f"input transform {input_transform!r}: expected one of {INPUT_TRANSFORMS}")
