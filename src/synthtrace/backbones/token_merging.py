@@ -7,9 +7,8 @@ transformers modules' own weights: the replacement block forward calls the layer
 LayerNorms, q/k/v/output projections and MLP (float32, bf16 autocast or their int8
 dynamically quantised copies alike) and only changes what happens to the sequence.
 
-Why: on a 2-core CPU without AMX, a full ViT-B/16 forward pass (~35 GFLOP at 224 px)
-is bounded near 11 images/s in bfloat16 by the matrix-multiply rate alone (see
-docs/cpu-speed.md); going faster means doing less work per image.
+Why: on a small CPU without AMX, a full ViT-B/16 forward pass is bounded by the
+matrix-multiply rate alone (docs/cpu-speed.md); going faster means doing less work per image.
 
 Per block, with tokens ``x`` (B, N, C) and their sizes ``s`` (B, N, 1; how many
 input patches each token stands for, 1 at the start):
@@ -59,9 +58,8 @@ __all__ = [
     "supports_token_merging",
 ]
 
-# The r that "bf16+tome" means: the smallest r whose random-weight ViT-B/16 bf16 run reached
-# 16 images/s and 4x the naive loop (benchmarks/feature_throughput.py, quiet run), with
-# 99.53 % decision agreement on the built-in benchmark; docs/cpu-speed.md.
+# The r that "bf16+tome" means: the smallest r that met the throughput target of
+# benchmarks/feature_throughput.py with the decision agreement required (docs/cpu-speed.md).
 DEFAULT_R = 18
 
 _SUPPORTED = ("vit", "clip", "clip_vision_model")

@@ -39,10 +39,7 @@ def train(
     What it is for: `synthtrace attribute` and `synthtrace discover` tell generators apart
     by a feature vector per image. The default (handcrafted) fingerprint needs no
     training; this learned one is trained on your labelled fakes and was much better on
-    the built-in benchmark's standard preset (built-in benchmark numbers; protocol in
-    docs/discovery.md): closed-set top-1 0.947 with this command's defaults and 0.957
-    with --members 3, against 0.845 handcrafted; unknown-generator AUROC (WTA) 0.89 and
-    0.91 against 0.73; discovery purity 0.86 and 0.88 against 0.65.
+    the built-in benchmark (numbers and protocol: docs/discovery.md).
 
     Uses the manifest's fake rows that have a source (splices and rows with a mask are
     left out) of the train split; reports accuracy on the val split's rows of the same
@@ -56,11 +53,9 @@ def train(
 
         synthtrace discover --images new/ --known known.csv --out run/ --features fp/
 
-    Time: 80 epochs on 570 training images of 128x128 (the built-in benchmark's
-    standard preset) took 4-5 minutes per network on one thread of a shared 2-core
-    server (--members 3: three times that); expect
-    minutes, not hours, on a laptop CPU. It grows with images x epochs (--epochs 20
-    for a quick first try). Set the thread count with OMP_NUM_THREADS.
+    Time: minutes, not hours, on a laptop CPU (measured in docs/discovery.md); it grows
+    with images x epochs x --members (--epochs 20 for a quick first try). Set the thread
+    count with OMP_NUM_THREADS.
 
     Note: --augment applies the built-in benchmark's own post-processing, so gains it
     brings on that benchmark do not show robustness to other processing.

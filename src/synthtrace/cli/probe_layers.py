@@ -29,8 +29,8 @@ def probe_layers(
     cache_dir: Path = typer.Option(None, "--cache", help="Feature cache folder (shared with `synthtrace train --cache`)."),
     seed: int = typer.Option(0, help="Seed for probe balancing and the bootstrap."),
     as_json: bool = typer.Option(False, "--json", help="Print the table as JSON to stdout."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 (about 2x faster on AVX512-BF16 "
-                                  "CPUs; falls back to fp32 elsewhere). See docs/cpu-speed.md."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 (faster on AVX512-BF16 CPUs; "
+                                  "falls back to fp32 elsewhere). See docs/cpu-speed.md."),
 ) -> None:
     """Fit a linear probe on every layer (CLS and mean-pooled) and report val/test ROC AUC with
     95 % intervals; pick the best layer on val (never test) and print the train command that uses it."""

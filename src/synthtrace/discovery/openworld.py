@@ -16,7 +16,7 @@ unclustered). One iteration:
    ``cluster_space="input"`` (default) runs k-means on the standardised input features,
    ``"embedding"`` on f(x) as the paper: f is trained on the known sources only, and on
    the built-in benchmark it blurred seeds of a never-seen family (ldm-s0 / ldm-s2) that
-   the input features keep apart (val half, 3 seeds: purity 0.889 → 0.932). Below 20 000
+   the input features keep apart (docs/discovery.md). Below 20 000
    samples k-means keeps the best of ``kmeans_n_init`` k-means++ starts.
 4. Merge: WTA-hash the centroids, directed 1-NN graph by Hamming distance, each
    strongly (or, with ``merge="weak"``, weakly) connected component becomes one
@@ -24,15 +24,14 @@ unclustered). One iteration:
    holding one known class takes that label; known classes never merge together).
    ``merge_space="embedding"`` (default, the paper) hashes f(x), ``"input"`` the standardised
    input features (on the built-in benchmark's learned fingerprint f joined different
-   sources: purity +0.02 with "input"; on its handcrafted fingerprint, −0.03 to −0.06).
+   sources; docs/discovery.md compares the two spaces).
    With ``merge_test=True`` (default) an edge j → i counts only when j's centroid passes
    i's WTA percentile test, and the merge repeats until no edge is left; ``False`` is the
    paper's single unguarded round (which, on the built-in benchmark, merged a never-seen
    family into a known class). Unguarded, the merge across all clusters only joins
    components that hold a cluster new in this iteration: clusters from earlier
    iterations were merged in theirs, and re-merging their mutual nearest neighbours
-   every iteration halved the clusters again each time (built-in benchmark, val half,
-   iteration 2: purity 0.898 → 0.850, with it 0.893).
+   every iteration halved the clusters again each time (docs/discovery.md).
 5. Refine: one-vs-rest RBF SVM per cluster (members positive, other clustered
    samples negative, negatives subsampled to ``svm_max_samples``; ``svm="auto"`` switches
    to one shared Nystroem map + balanced linear least-squares classifiers above 20 000

@@ -4,13 +4,9 @@ The handcrafted fingerprint (``synthtrace.features.fingerprint``) summarises the
 residual with fixed statistics. This module learns the summary instead: cnn-small
 (``synthtrace.backbones.cnn``) is trained as a classifier of the known sources on the
 same residual, and its 64-d pooled activations become the feature vector for
-attribution (``AttributionHead``) and open-world discovery. On the built-in benchmark's
-standard preset (``synthtrace bench build``) it is the best feature we measured
-(docs/discovery.md): closed-set top-1 0.947 with the defaults (one network, WCCN) and 0.957
-with ``members=3``, against 0.845 for the handcrafted fingerprint; unknown-source AUROC
-(WTA / max-softmax) 0.890 / 0.917 and 0.913 / 0.937, against 0.728 / 0.845; discovery
-purity / NMI 0.864 / 0.696 and 0.880 / 0.721, against 0.645 / 0.544.
-Numbers of the built-in benchmark only.
+attribution (``AttributionHead``) and open-world discovery. On the built-in benchmark
+it was the best feature measured for attribution, unknown-source rejection and discovery;
+the numbers, and how they were measured, are in docs/discovery.md.
 
 Training (``LearnedFingerprint.fit``): random crops on the 8-pixel grid (offsets are
 multiples of 8, so the up-sampling and JPEG phase is the file's own), AdamW with a
@@ -22,7 +18,7 @@ open-world discovery found (``synthtrace.discovery.selftrain``, ``discover --sel
 
 Usage, command line::
 
-    synthtrace fingerprint train bench/manifest.csv --out fp/            # 4-5 min per network: 570 128-px images, 80 epochs, 1 thread
+    synthtrace fingerprint train bench/manifest.csv --out fp/            # minutes per network on a CPU
     synthtrace attribute --fit bench/manifest.csv -d BUNDLE --fingerprint fp/   # head on the learned features
     synthtrace attribute --fit bench/manifest.csv -d BUNDLE --features learned  # or train it into the bundle
     synthtrace attribute photo.jpg -d BUNDLE          # `synthtrace scan -d BUNDLE` shows it too
@@ -191,9 +187,8 @@ def wccn_map(X: np.ndarray, y: np.ndarray, ridge: float = 0.05) -> dict[str, np.
 
     Directions along which one source's images vary (content, platform processing) shrink,
     so that distances (k-means, the WTA hash) follow the source rather than the nuisance.
-    The ridge keeps near-null within-class directions from blowing up. Built-in benchmark,
-    standard preset, k-means at k = 31 on the discovery halves (3 seeds): purity 0.81-0.83
-    raw, 0.85-0.86 after this map and L2 normalisation."""
+    The ridge keeps near-null within-class directions from blowing up (its effect on
+    discovery purity: docs/discovery.md)."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
     mean, scale = X.mean(axis=0), X.std(axis=0) + 1e-12
