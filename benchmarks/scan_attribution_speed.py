@@ -42,7 +42,7 @@ def prepare(work: Path, n: int) -> tuple[Path, list[Path]]:
 
     bench = work / "bench"
     if not (bench / "manifest.csv").is_file():
-        build_benchmark(bench, BenchConfig(per_source=max(12, n // 20 + 2), seed=5), workers=2)
+        build_benchmark(bench, BenchConfig(per_source=n // 14 + 2, seed=5), workers=2)  # 15 generators
     m = read_manifest(bench / "manifest.csv")
     bundle = work / "bundle"
     if not (bundle / "attribution.json").is_file():

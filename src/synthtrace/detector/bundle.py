@@ -70,7 +70,7 @@ class DetectorBundle:
     validation: dict[str, Any] = field(default_factory=dict)
     model: Any = None  # the fitted model of this kind (synthtrace.detector.kinds)
     # Runtime only, never saved:
-    run: RunOptions = field(default_factory=lambda: RunOptions())
+    run: RunOptions = field(default_factory=RunOptions)
     directory: Path | None = None  # where it was loaded from
     attribution: Attribution | None = None  # its attribution head, when the folder has one
     _backbone: Backbone | None = None  # lazily created frozen backbone (hf: kinds)
