@@ -55,16 +55,36 @@ def prepare(work: Path, n: int) -> tuple[Path, list[Path]]:
     return bundle, fakes[:n]
 
 
-def run_scan(src: Path, bundle: Path, files: list[Path], extra: list[str]) -> tuple[float, list[str]]:
+# In-process: the baseline's module path (synthtrace.scan) or this checkout's (synthtrace.tasks.scan).
+IN_PROCESS = """
+import json, sys, time
+try:
+    from synthtrace.tasks.scan import ScanOptions, scan_paths
+except ImportError:
+    from synthtrace.scan import ScanOptions, scan_paths
+t0 = time.perf_counter()
+full = sys.argv[1] == "full"
+results = scan_paths(sys.argv[3:], sys.argv[2], ScanOptions(provenance=full, signals=full))
+seconds = time.perf_counter() - t0
+print(json.dumps({"seconds": seconds, "answers": [r.extras.get("attribution", {}).get("answer") for r in results]}))
+"""
+
+
+def run_scan(src: Path, bundle: Path, files: list[Path], mode: str) -> tuple[float, list[str]]:
     env = {**os.environ, "PYTHONPATH": str(src)}
+    if mode in ("detector", "full"):
+        cmd = [sys.executable, "-c", IN_PROCESS, mode, str(bundle), *map(str, files)]
+    else:
+        cmd = [sys.executable, "-c", CLI, "scan", *map(str, files), "-d", str(bundle), "--json"]
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", CLI, "scan", *map(str, files), "-d", str(bundle), "--json", *extra],
-                       capture_output=True, text=True, env=env)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - t0
     if r.returncode != 0:
         raise SystemExit(f"scan with {src} failed ({r.returncode}):\n{r.stderr[-2000:]}")
-    answers = [row.get("attribution", {}).get("answer", "?") for row in json.loads(r.stdout)]
-    return seconds, answers
+    if mode in ("detector", "full"):
+        got = json.loads(r.stdout.strip().splitlines()[-1])
+        return got["seconds"], got["answers"]
+    return seconds, [row.get("attribution", {}).get("answer", "?") for row in json.loads(r.stdout)]
 
 
 def main() -> None:
@@ -77,17 +97,17 @@ def main() -> None:
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="st-attr-speed-"))
     bundle, files = prepare(work, args.n)
-    modes = {"detector only": ["--no-provenance", "--no-signals"], "full scan": []}
+    modes = {"detector + attribution": "detector", "full scan": "full", "full scan (CLI)": "cli"}
     checkouts = {"baseline": args.baseline_src.resolve(), "this checkout": HERE / "src"}
     best: dict[tuple[str, str], float] = {}
     answers: dict[str, list[str]] = {}
-    for mode, extra in modes.items():
+    for mode, how in modes.items():
         for _ in range(args.repeat):
             for name, src in checkouts.items():  # alternating, so load drifts hit both alike
-                s, a = run_scan(src, bundle, files, extra)
+                s, a = run_scan(src, bundle, files, how)
                 best[name, mode] = min(best.get((name, mode), float("inf")), s)
                 answers.setdefault(f"{name}/{mode}", a)
-    same = answers["baseline/detector only"] == answers["this checkout/detector only"]
+    same = all(answers[f"baseline/{m}"] == answers[f"this checkout/{m}"] for m in modes)
     rows = [{"mode": mode, "images": len(files),
              "baseline_s": round(best["baseline", mode], 2), "this_s": round(best["this checkout", mode], 2),
              "baseline_img_s": round(len(files) / best["baseline", mode], 1),
@@ -100,10 +120,10 @@ def main() -> None:
         print(json.dumps(info, indent=2))
         return
     print(f"scan --detector with an attribution head (backbone features), {len(files)} built-in benchmark images, "
-          f"best of {args.repeat}, wall seconds incl. start-up")
-    print(f"{'mode':<16}{'baseline s':>12}{'this s':>10}{'baseline img/s':>16}{'this img/s':>12}{'speed-up':>10}")
+          f"best of {args.repeat} (seconds)")
+    print(f"{'mode':<24}{'baseline s':>12}{'this s':>10}{'baseline img/s':>16}{'this img/s':>12}{'speed-up':>10}")
     for r in rows:
-        print(f"{r['mode']:<16}{r['baseline_s']:>12}{r['this_s']:>10}{r['baseline_img_s']:>16}{r['this_img_s']:>12}"
+        print(f"{r['mode']:<24}{r['baseline_s']:>12}{r['this_s']:>10}{r['baseline_img_s']:>16}{r['this_img_s']:>12}"
               f"{r['speedup']:>9}x")
     print(f"same attribution answers: {same}")
 
