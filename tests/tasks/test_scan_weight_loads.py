@@ -63,3 +63,19 @@ def test_scan_of_20_images_loads_the_weights_once(tiny_bench, tiny_bundle, tmp_p
     assert weight_loads.count("model.safetensors") == 1
     assert weight_loads.count("attribution.safetensors") == 1
     assert len(weight_loads) == 2
+
+
+def test_a_broken_attribution_head_does_not_stop_the_detector(tiny_bench, tiny_bundle, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    m = read_manifest(tiny_bench / "manifest.csv")
+    fakes = [r for r in m if r.label == "fake" and not r.mask_path][:30]
+    X = fingerprint_files([m.path_of(r) for r in fakes])
+    head = AttributionHead(n_hashes=64, features="learned").fit(X, [r.source for r in fakes])
+    save_attribution_head(bundle, head)  # a head on learned features, but no fingerprint/ folder beside it
+
+    loaded = DetectorBundle.from_pretrained(bundle)
+    assert loaded.attribution is None and "fingerprint" in loaded.attribution_error
+    [result] = scan_paths([m.path_of(fakes[0])], loaded, ScanOptions(provenance=False, signals=False))
+    assert result.ok and result.detection is not None
+    assert "fingerprint" in result.extras["attribution"]["error"]

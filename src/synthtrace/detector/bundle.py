@@ -27,7 +27,7 @@ from synthtrace.backbones.registry import create_backbone
 from synthtrace.backbones.speed import Precision
 from synthtrace.detector.attribution import Attribution, bind_attribution, has_attribution_head, load_attribution_head
 from synthtrace.detector.kinds import KINDS, kind_of
-from synthtrace.errors import BundleError, ConfigError
+from synthtrace.errors import BundleError, ConfigError, SynthtraceError
 from synthtrace.heads.calibration import Calibration
 from synthtrace.records import Detection
 
@@ -73,6 +73,7 @@ class DetectorBundle:
     run: RunOptions = field(default_factory=RunOptions)
     directory: Path | None = None  # where it was loaded from
     attribution: Attribution | None = None  # its attribution head, when the folder has one
+    attribution_error: str | None = None  # why a head in the folder could not be used (the bundle still scores)
     _backbone: Backbone | None = None  # lazily created frozen backbone (hf: kinds)
 
     # ------------------------------------------------------------------ I/O
@@ -148,7 +149,10 @@ class DetectorBundle:
             model=kind.load(cfg, weights), run=run, directory=d,
         )
         if has_attribution_head(d):
-            bundle.attribution = bind_attribution(load_attribution_head(d), bundle=bundle, directory=d)
+            try:
+                bundle.attribution = bind_attribution(load_attribution_head(d), bundle=bundle, directory=d)
+            except SynthtraceError as exc:  # a broken head must not stop the detector: scans say why it is missing
+                bundle.attribution_error = f"{type(exc).__name__}: {exc}"
         return bundle
 
     # ------------------------------------------------------------- scoring

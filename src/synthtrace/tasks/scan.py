@@ -114,7 +114,9 @@ def scan_file(path: str | Path, detector: DetectorBundle | None = None, options:
                         evidence=tuple(evidence), verdict=decide(evidence))
     if options.localize:
         result.extras["localization"] = localization_summary(loaded.rgb, detector)
-    if detector is not None and detector.attribution is not None:
+    if detector is not None and detector.attribution_error is not None:
+        result.extras["attribution"] = {"error": detector.attribution_error}
+    elif detector is not None and detector.attribution is not None:
         try:
             result.extras["attribution"] = detector.attribution.records([loaded.rgb], top_k=options.attribution_top_k)[0]
         except SynthtraceError as exc:  # too small for a fingerprint, wrong features: say so, keep the verdict
