@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from synthtrace.backbones.base import Backbone
+from synthtrace.backbones.hf import HFBackbone
 from synthtrace.errors import ConfigError
 
 HF_PATTERN = "hf:<hub id or local dir>"
@@ -36,8 +37,6 @@ def create_backbone(name: str, **kwargs: Any) -> Backbone:
         target = name[3:]
         if not target:
             raise ConfigError(f"backbone {name!r} names no model; expected {HF_PATTERN}.")
-        from synthtrace.backbones.hf import HFBackbone
-
         return HFBackbone(target, **kwargs)
     if name in _BUILTINS:
         module_name, _, attr = _BUILTINS[name][0].partition(":")

@@ -23,9 +23,11 @@ import synthtrace
 from synthtrace.detector import DetectorBundle
 from synthtrace.errors import ConfigError, SynthtraceError
 from synthtrace.service import auth
+from synthtrace.service.api import health_router, router
 from synthtrace.service.jobs import JobRunner
 from synthtrace.service.limits import ApiError
 from synthtrace.service.settings import ServiceSettings, is_loopback, load_or_create_token
+from synthtrace.service.web import mount_ui
 from synthtrace.store import Store
 
 log = logging.getLogger("synthtrace.service")
@@ -169,9 +171,6 @@ def create_app(settings: ServiceSettings | None = None, *, store: Store | None =
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
-    from synthtrace.service.api import health_router, router
-    from synthtrace.service.web import mount_ui
-
     app.include_router(health_router)
     app.include_router(router)
     mount_ui(app)
@@ -191,7 +190,7 @@ def _resume_lock(data_dir: Path):
     this server holds it: with several worker processes only one resumes jobs."""
     f = open(data_dir / "resume.lock", "a+")  # noqa: SIM115 - held for the server's lifetime
     try:
-        import fcntl
+        import fcntl  # POSIX only: elsewhere the ImportError below leaves resuming to this process
 
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except ImportError:  # pragma: no cover - Windows: one process per data dir is the supported setup
