@@ -73,7 +73,7 @@ class DiscoverySettings:
     ``n_clusters`` / ``min_cluster_size``: k of the k-means step and τ of the refine step;
     ``None`` scales them with the discovery set (:meth:`resolve`). ``percentile``: β of the
     WTA out-of-distribution test. ``merge`` strong or weak connectivity of the 1-NN merge
-    graph; ``merge_test`` the guarded merge; ``merge_space`` / ``cluster_space``: where the
+    graph; ``merge_test`` the guarded merge (``False``: the paper's single unguarded round); ``merge_space`` / ``cluster_space``: where the
     merge and k-means run (``input``: the standardised features, ``embedding``: the loop's
     network f). ``kmeans_n_init``: k-means++ starts kept best of; ``kmeans_min_size``: k is
     capped at pool // this (``None``: no cap). ``iterations`` of the loop; ``consensus``:
@@ -87,7 +87,7 @@ class DiscoverySettings:
     min_cluster_size: int | None = None
     percentile: float = 0.5
     merge: str = "strong"
-    merge_test: bool = True
+    merge_test: bool = False
     merge_space: str = "input"
     cluster_space: str = "input"
     kmeans_n_init: int = 10
