@@ -1,7 +1,7 @@
 """Discovery defaults without a recipe, on built-in benchmark builds of several seeds (numbers labelled as such).
 
     python benchmarks/discovery_defaults.py --work DIR --seeds 11,12 [--prepare] [--sizes full,half]
-        [--grid "name=v1,v2;name=..."] [--consensus R] [--threads 1] [--json] [--out F.json]
+        [--grid "name=v1,v2;name=..."] [--consensus R] [--threads 1] [--json] [--out F.jsonl] [--save-runs DIR]
 
 A new user's path, per build seed S (``--prepare`` does steps 1-2 when DIR/bS or DIR/fpS is missing):
 
@@ -46,7 +46,11 @@ RULE_KEYS = ("k_per_sqrt", "tau_per_sqrt")
 def prepare(work: Path, seed: int) -> None:
     """Steps 1-2 with the library calls behind the two CLI commands, their defaults."""
     from synthtrace.bench.build import BenchConfig, build_benchmark
-    from synthtrace.features.learned_fingerprint import LearnedFingerprintConfig, is_learned_fingerprint, train_from_manifest
+    from synthtrace.features.learned_fingerprint import (
+        LearnedFingerprintConfig,
+        is_learned_fingerprint,
+        train_from_manifest,
+    )
 
     bench, fp = work / f"b{seed}", work / f"fp{seed}"
     if not (bench / "manifest.csv").is_file():
@@ -55,7 +59,7 @@ def prepare(work: Path, seed: int) -> None:
         print(f"built {bench} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     if not is_learned_fingerprint(fp):
         _, s = train_from_manifest(bench / "manifest.csv", fp, config=LearnedFingerprintConfig(), progress=False)
-        print(f"trained {fp} in {s['seconds']:.0f} s, val accuracy {s['val_accuracy']:.3f}", file=sys.stderr)
+        print(f"trained {fp} in {s['seconds']:.0f} s, val accuracy {s['val_accuracy']}", file=sys.stderr)
 
 
 def features(work: Path, seed: int) -> dict[str, np.ndarray]:
@@ -83,8 +87,8 @@ def features(work: Path, seed: int) -> dict[str, np.ndarray]:
     Xd = fp.transform_files([m.path_of(r) for r in disc], workers=1)
     print(f"features of build {seed}: {len(known)} known + {len(disc)} test fakes in {time.perf_counter() - t:.0f} s",
           file=sys.stderr)
-    z = dict(Xk=Xk, yk=np.array([r.source for r in known]), Xd=Xd, yd=np.array([r.source for r in disc]),
-             scene=np.array([r.scene_id or r.path for r in disc]), stamp=np.int64(stamp))
+    z = {"Xk": Xk, "yk": np.array([r.source for r in known]), "Xd": Xd, "yd": np.array([r.source for r in disc]),
+         "scene": np.array([r.scene_id or r.path for r in disc]), "stamp": np.int64(stamp)}
     np.savez(cache, **z)
     return z
 
@@ -138,10 +142,10 @@ def run_one(z: dict, size: str, over: dict, consensus: int | None, save: Path | 
         np.savez(save, runs=d.runs_, y=yd, labels=d.labels_)
     held_out = sorted(set(yd) - set(z["yk"]))
     found = [h for h in held_out if h not in mm["sources_missing"]]
-    return dict(size=size, n_images=int(len(yd)), n_clusters=s.n_clusters, min_cluster_size=s.min_cluster_size,
-                purity=mm["purity"], nmi=mm["nmi"], clusters=mm["n_clusters"], sources=mm["sources_discovered"],
-                n_sources=mm["n_sources"], held_out_found=len(found), held_out=len(held_out),
-                seconds=time.perf_counter() - t)
+    return {"size": size, "n_images": len(yd), "n_clusters": s.n_clusters, "min_cluster_size": s.min_cluster_size,
+            "purity": mm["purity"], "nmi": mm["nmi"], "clusters": mm["n_clusters"],
+            "sources": mm["sources_discovered"], "n_sources": mm["n_sources"], "held_out_found": len(found),
+            "held_out": len(held_out), "seconds": time.perf_counter() - t}
 
 
 def main() -> None:

@@ -20,8 +20,14 @@ from typing import Any
 
 from synthtrace.errors import ConfigError
 
-__all__ = ["DiscoverySettings", "scaled_cluster_counts", "K_PER_SQRT", "TAU_PER_SQRT", "MAX_CLUSTERS",
-           "MAX_MIN_CLUSTER_SIZE"]
+__all__ = [
+    "K_PER_SQRT",
+    "MAX_CLUSTERS",
+    "MAX_MIN_CLUSTER_SIZE",
+    "TAU_PER_SQRT",
+    "DiscoverySettings",
+    "scaled_cluster_counts",
+]
 
 K_PER_SQRT = 2.0  # k = K_PER_SQRT · √n
 TAU_PER_SQRT = 0.22  # τ = TAU_PER_SQRT · √n
@@ -140,11 +146,11 @@ class DiscoverySettings:
         if self.scaled:
             raise ConfigError("n_clusters / min_cluster_size are None (scale with the data): call "
                               "settings.resolve(n_images) first.")
-        return dict(n_iterations=self.iterations, n_clusters=self.n_clusters, min_cluster_size=self.min_cluster_size,
-                    percentile=self.percentile, merge=self.merge, merge_test=self.merge_test,
-                    merge_space=self.merge_space, cluster_space=self.cluster_space,
-                    kmeans_n_init=self.kmeans_n_init, kmeans_min_size=self.kmeans_min_size,
-                    random_state=self.seed)
+        return {"n_iterations": self.iterations, "n_clusters": self.n_clusters,
+                "min_cluster_size": self.min_cluster_size, "percentile": self.percentile, "merge": self.merge,
+                "merge_test": self.merge_test, "merge_space": self.merge_space, "cluster_space": self.cluster_space,
+                "kmeans_n_init": self.kmeans_n_init, "kmeans_min_size": self.kmeans_min_size,
+                "random_state": self.seed}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
