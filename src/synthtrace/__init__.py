@@ -7,7 +7,7 @@ imported on first use of one of its names (``st.scan``, ``st.Detector``, ...).
 __version__ = "0.1.0"
 
 _API = ("Detector", "DiscoverySettings", "Localization", "LocalizeSettings", "Precision", "RunOptions", "ScanOptions",
-        "ScanResult", "SelfTraining", "attribute", "discover", "evaluate", "fit_attribution", "localize", "scan", "train")
+        "ScanResult", "attribute", "discover", "evaluate", "fit_attribution", "localize", "scan", "train")
 
 
 def __getattr__(name: str):

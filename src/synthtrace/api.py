@@ -21,7 +21,6 @@ from synthtrace.progress import rate_progress
 from synthtrace.records import ScanResult
 from synthtrace.scale.run import DEFAULT_SHARD_SIZE, _import_ray, scan_to_parquet
 from synthtrace.tasks.attribute import attribute, fit_attribution
-from synthtrace.tasks.discover import SelfTraining
 from synthtrace.tasks.discover import discover as _discover
 from synthtrace.tasks.localize import Localization, LocalizeSettings, localize
 from synthtrace.tasks.scan import ScanOptions, scan_paths
@@ -102,13 +101,13 @@ def evaluate(detector: DetectorBundle | PathLike, manifest: PathLike | Manifest,
 
 def discover(images: PathLike | Sequence[PathLike], known: PathLike, out: PathLike, *,
              features: PathLike = "fingerprint", settings: DiscoverySettings = DiscoverySettings(),
-             self_training: SelfTraining = SelfTraining(), progress: bool = False) -> Any:
+             progress: bool = False) -> Any:
     """Group ``images`` by generator against the ``known`` manifest; writes the run folder ``out``
-    (clusters.json/.csv, index.html) and returns the fitted discovery."""
-    return _discover(images, known, out, features=features, settings=settings, self_training=self_training,
-                     progress=progress)
+    (clusters.json/.csv, index.html) and returns the fitted discovery. The default settings
+    scale k and the minimum cluster size with the collection (docs/discovery.md)."""
+    return _discover(images, known, out, features=features, settings=settings, progress=progress)
 
 
 __all__ = ["Detector", "DiscoverySettings", "Localization", "LocalizeSettings", "Precision", "RunOptions",
-           "ScanOptions", "ScanResult", "SelfTraining", "attribute", "discover", "evaluate", "fit_attribution",
+           "ScanOptions", "ScanResult", "attribute", "discover", "evaluate", "fit_attribution",
            "localize", "scan", "train"]

@@ -126,7 +126,7 @@ def test_discover_self_train_fine_tunes_the_fingerprint_and_resumes(tiny_bench, 
     res = runner.invoke(app, args[:-3] + ["1.5"])
     assert res.exit_code != 0 and "in [0, 1]" in str(res.exception)
     res = runner.invoke(app, args + ["--self-train-core", "middle"])
-    assert res.exit_code != 0 and "centre or stable" in str(res.exception)
+    assert res.exit_code != 0 and "centre, stable" in str(res.exception)
 
     stable = tmp_path / "stable"
     res = runner.invoke(app, [a if a != str(run) else str(stable) for a in args] + ["--self-train-core", "stable"])

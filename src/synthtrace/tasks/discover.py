@@ -5,13 +5,13 @@ collection come from the handcrafted fingerprint, a learned fingerprint folder o
 cnn-small bundle; the open-world loop (``synthtrace.discovery``) clusters them,
 optionally joined over many runs (consensus) and with rounds of self-training of a
 learned fingerprint. The run folder gets clusters.json/.csv, iterations.json and
-index.html. Settings and their defaults: ``DiscoverySettings`` and docs/discovery.md.
+index.html. Settings and their defaults (k and τ scale with the collection):
+``DiscoverySettings`` and docs/discovery.md, section "Defaults".
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from synthtrace.detector import DetectorBundle
@@ -31,28 +31,6 @@ from synthtrace.io.manifest import read_manifest
 FINGERPRINT = "fingerprint"
 
 
-@dataclass(frozen=True)
-class SelfTraining:
-    """Rounds of self-training of a learned fingerprint: after the loop, fine-tune it on the
-    known images plus the core of every cluster found (``core``: "centre", the half nearest
-    each cluster's mean, or "stable", the members that keep their cluster-mates over 4 re-runs),
-    then run the loop again on the new features. ``augment``: share of draws given the
-    fingerprint's processing augmentation (None: the share it was trained with)."""
-
-    rounds: int = 0
-    epochs: int = 30
-    augment: float | None = None
-    core: str = "centre"
-
-    def __post_init__(self) -> None:
-        if self.rounds < 0 or self.epochs < 1:
-            raise ConfigError("self-training takes a number of rounds >= 0 and of epochs >= 1.")
-        if self.augment is not None and not 0.0 <= self.augment <= 1.0:
-            raise ConfigError(f"self-training augment {self.augment}: a share of draws, in [0, 1].")
-        if self.core not in ("centre", "stable"):
-            raise ConfigError(f"self-training core {self.core!r}: choose centre or stable.")
-
-
 def collection_files(images: str | Path) -> list[Path]:
     """The discovery set: a manifest.csv's files, or the images under a folder."""
     p = Path(images)
@@ -69,23 +47,23 @@ def discover(
     *,
     features: str | Path = FINGERPRINT,
     settings: DiscoverySettings = DiscoverySettings(),
-    self_training: SelfTraining = SelfTraining(),
     log: Callable[[str], None] = lambda msg: None,
     progress: bool = False,
 ) -> OpenWorldDiscovery | ConsensusDiscovery:
     """Run discovery on ``images`` (a folder, a manifest.csv or a list of files) against the
-    ``known`` manifest; write the run folder ``out`` and return the fitted discovery."""
+    ``known`` manifest; write the run folder ``out`` and return the fitted discovery.
+    ``settings`` left at None for k and τ scale them with the collection."""
     out = Path(out)
     files = collection_files(images) if isinstance(images, (str, Path)) else [Path(p) for p in images]
     km = read_manifest(known)
     rows = [r for r in km if r.source]
     known_files = [km.path_of(r) for r in rows]
     fp = LearnedFingerprint.from_pretrained(features) if is_learned_fingerprint(features) else None
-    if self_training.rounds and fp is None:
+    if settings.self_train and fp is None:
         raise ConfigError(f"self-training fine-tunes a learned fingerprint, but features is {str(features)!r}; train one "
                           "with `synthtrace fingerprint train KNOWN.csv --out fp/` and pass it as the features.")
     known_imgs = disc_imgs = None
-    if self_training.rounds:  # decoded once: every round trains on them and recomputes their features
+    if settings.self_train:  # decoded once: every round trains on them and recomputes their features
         known_imgs = [im.rgb for im in load_images(known_files, progress=progress, label="decoding known")]
         disc_imgs = [im.rgb for im in load_images(files, progress=progress, label="decoding discovery set")]
         Xk, Xd = fp.transform(known_imgs), fp.transform(disc_imgs)
@@ -100,20 +78,18 @@ def discover(
         Xk = extract_features(known_files, bb, pooling="mean", progress=False)
         Xd = extract_features(files, bb, pooling="mean", progress=False)
     yk = [r.source for r in rows]
-    s = settings.resolve(len(files), len(set(yk)))
-    log(f"{len(rows)} known images, {len(files)} to discover")
+    s = settings.resolve(len(files))
+    log(f"{len(rows)} known images, {len(files)} to discover; k {s.n_clusters}, minimum cluster size "
+        f"{s.min_cluster_size}")
     consensus = s.consensus
     if consensus > 1 and len(files) > MAX_SAMPLES:
         log(f"consensus of {consensus} runs: {len(files)} images are more than a consensus handles ({MAX_SAMPLES}, an "
             "N x N matrix); running the loop once (pass consensus 1 to skip this note).")
         consensus = 1
-    for rnd in range(self_training.rounds + 1):
-        last = rnd == self_training.rounds
-        d = OpenWorldDiscovery(
-            n_iterations=s.iterations, n_clusters=s.n_clusters, min_cluster_size=s.min_cluster_size, merge=s.merge,
-            merge_test=s.merge_test, percentile=s.percentile, merge_space=s.merge_space, kmeans_n_init=s.kmeans_n_init,
-            random_state=s.seed, run_dir=out if last else out / "rounds" / f"round{rnd}", verbose=progress,
-        )
+    for rnd in range(settings.self_train + 1):
+        last = rnd == settings.self_train
+        d = OpenWorldDiscovery(**s.loop_params(), run_dir=out if last else out / "rounds" / f"round{rnd}",
+                               verbose=progress)
         if last and consensus > 1:
             d = ConsensusDiscovery(d, runs=consensus, progress=progress).fit(Xk, yk, Xd)
             c = d.history_[-1]
@@ -130,12 +106,12 @@ def discover(
             log(f"self-training round {rnd + 1}: reusing {adapted}")
         else:
             core = None
-            if self_training.core == "stable":
+            if settings.self_train_core == "stable":
                 core = stable_core(d, Xk, yk, Xd, progress=progress)
                 log(f"self-training round {rnd + 1}: {int(core.sum())} of {int((d.labels_ >= 0).sum())} clustered "
                     "images keep their cluster-mates over 4 re-runs of the loop")
-            fp, core = fine_tune(fp, known_imgs, yk, disc_imgs, d, Xd, epochs=self_training.epochs,
-                                 augment=self_training.augment, core=core)
+            fp, core = fine_tune(fp, known_imgs, yk, disc_imgs, d, Xd, epochs=settings.self_train_epochs,
+                                 augment=settings.self_train_augment, core=core)
             fp.save_pretrained(adapted)
             log(f"self-training round {rnd + 1}: fine-tuned on {len(rows)} known + {int(core.sum())} clustered images "
                 f"({fp.classes_.size} classes), saved {adapted}")
@@ -145,4 +121,4 @@ def discover(
     return d
 
 
-__all__ = ["DiscoverySettings", "SelfTraining", "collection_files", "discover"]
+__all__ = ["DiscoverySettings", "collection_files", "discover"]
