@@ -118,11 +118,14 @@ class ShardJournal:
     def writing(self) -> None:
         self._line("write")
 
-    def finish(self) -> None:
-        """The shard's rows are written: no attempt of it died after all."""
+    def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+    def finish(self) -> None:
+        """The shard's rows are written: no attempt of it died after all."""
+        self.close()
         if self.path is not None:
             try:
                 os.unlink(self.path)

@@ -76,12 +76,18 @@ class ShardScanner:
         return {k: [s[k] for s in summaries] for k in SUMMARY_FIELDS}
 
     def scan_shard(self, items: list[list]) -> dict[str, Any]:
+        journal = ShardJournal(self.plan.journal, self.plan.partition, [path for path, _ in items])
+        try:
+            return self._scan_shard(items, journal)
+        finally:
+            journal.close()  # an exception (the output not writable) must not leak a descriptor per shard
+
+    def _scan_shard(self, items: list[list], journal: ShardJournal) -> dict[str, Any]:
         p = self.plan
         scans, failures, db_items = [], [], []
         skipped = 0
         t_read = t_scan = 0.0
         cpu0 = time.process_time()
-        journal = ShardJournal(p.journal, p.partition, [path for path, _ in items])
         past = journal.past()
         give_up = len(past.elsewhere) >= SHARD_DEATHS
         journal.begin()
