@@ -239,7 +239,8 @@ def timed_run(label: str, fn) -> dict:
     if rec.get("worker_ms_per_image"):
         w = rec["worker_ms_per_image"]
         print(f"{'':>30}in the scanning workers, per image: {w['wall']:.2f} ms wall, {w['cpu']:.2f} ms CPU; first shard "
-              f"done at {rec['first_shard_s']:.1f} s; last worker idle for the final {rec['tail_s']:.1f} s", flush=True)
+              f"done at {rec['first_shard_s']:.1f} s; one worker idle for the last {rec['tail_s']:.1f} s; shards per worker "
+              f"{rec['shards_per_worker']}", flush=True)
     return rec
 
 
@@ -290,7 +291,7 @@ def main() -> None:
             peak = [0]
             done: list[tuple[float, int]] = []
 
-            by_worker: dict[str, float] = {}
+            shards_of: dict[str, int] = {}
             snap: list[dict] = []
             total = [0]
 
@@ -299,7 +300,7 @@ def main() -> None:
 
                 now = time.perf_counter()
                 done.append((now, int(summary["n"])))
-                by_worker[summary["worker"]] = now
+                shards_of[summary["worker"]] = shards_of.get(summary["worker"], 0) + 1
                 total[0] += int(summary["n"])
                 if total[0] == len(files):
                     snap.append(cpu_snapshot())
@@ -317,11 +318,18 @@ def main() -> None:
                 n_rows = read_results(out, "scans").num_rows + read_results(out, "failures").num_rows
                 assert n_rows == len(files), (n_rows, len(files))
                 st = s.stage_seconds
-                ends = sorted(by_worker.values())
+                # When each worker read its last file (the rows' own timestamps: the driver gets the
+                # summaries in batches, later than the shards end).
+                t = read_results(out, "scans").select(["worker", "scanned_at"]).to_pylist()
+                last: dict[str, float] = {}
+                for r in t:
+                    last[r["worker"]] = max(last.get(r["worker"], 0.0), r["scanned_at"].timestamp())
+                ends = sorted(last.values())
                 return {"snapshot": snap[0] if snap else None,
                         "worker_ms_per_image": {"wall": 1000 * (st["read"] + st["scan"] + st["write"]) / s.processed,
                                                 "cpu": 1000 * st["cpu"] / s.processed},
                         "first_shard_s": done[0][0] - t0, "tail_s": ends[-1] - ends[0] if len(ends) > 1 else 0.0,
+                        "shards_per_worker": sorted(shards_of.values()),
                         "images_per_s": s.images_per_second, "processed": s.processed, "setup_s": s.setup_seconds,
                         "run_s": s.seconds, "workers": s.workers, "stage_s": s.stage_seconds, "rows": n_rows,
                         "parquet_bytes": sum(f.stat().st_size for f in out.rglob("*.parquet")),
