@@ -20,7 +20,12 @@ What it measures, in one process, one after the other on the same files:
    warm-up dataset that starts Ray Data's helper actors, as on a long-lived cluster)
    but include starting the scanning actors; "once all workers were up" counts from
    the first finished shard to the last. Every file is read once first, so all runs
-   read from the page cache. The driver's own CPU seconds are printed beside each run;
+   read from the page cache. Beside each run: the CPU seconds of every process by kind
+   (this driver, the scanning actors, Ray's other workers and daemons, anything else on
+   the machine) between the run's start and its last shard (two snapshots, no sampler),
+   and the scanning workers' wall and CPU milliseconds per image;
+   e. the control: two plain ``scan_paths`` processes on half the files each, started
+   together (what the machine gives two processes without Ray);
 3. the case-store sink (``--db``): the results of 2a written into a fresh database in
    shards of ``--shard-size`` (one transaction each), result rows/s, with the CPU
    milliseconds per row of encoding (done once per result by the worker, shared with
@@ -28,7 +33,8 @@ What it measures, in one process, one after the other on the same files:
    the same rows by two writers at once (threads, one connection each) into another
    fresh database, as two Ray workers write.
 
-Targets (issue 22): Ray 2 workers >= 1.8x 1 worker; Ray overhead (1 - Ray 1 worker /
+Targets (issue 22): Ray 2 workers >= 1.8x 1 worker (against the control's 2-process /
+1-process ratio, which bounds it); Ray overhead (1 - Ray 1 worker /
 single process) <= 15 %; store sink >= 2000 rows/s. The 1-minute load average is
 printed beside every run: on a shared machine other jobs take cores and lower every
 number; compare runs of the same invocation only.
@@ -114,6 +120,96 @@ def stage_costs(files: list[str]) -> dict[str, float]:
     return out
 
 
+def cpu_snapshot() -> dict:
+    """CPU seconds (user + system) of every process now, by pid with a category, and the
+    machine's busy CPU seconds. Two snapshots around a run and nothing in between: a
+    sampler would itself take CPU from the workers it measures."""
+    import psutil
+
+    procs = {}
+    me = os.getpid()
+    for p in psutil.process_iter(["name", "cmdline", "cpu_times"]):
+        try:
+            t = p.info["cpu_times"]
+            cmd = " ".join(p.info["cmdline"] or [])
+            name = p.info["name"] or ""
+        except (psutil.Error, TypeError):
+            continue
+        if t is None:
+            continue
+        if p.pid == me:
+            cat = "driver"
+        elif "MapWorker" in cmd or "MapWorker" in name:
+            cat = "scanning actors"
+        elif name.startswith("ray::") or cmd.startswith("ray::"):
+            cat = "other Ray workers (Ray Data's helper actors, idle workers)"
+        elif "/site-packages/ray/" in cmd:
+            cat = "Ray daemons (raylet, GCS, agents, log monitor)"
+        elif "scale_ray_control" in cmd:
+            cat = "plain scanning processes"
+        else:
+            cat = "other processes (not this benchmark)"
+        procs[p.pid] = (cat, t.user + t.system)
+    m = psutil.cpu_times()
+    busy = sum(getattr(m, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
+    return {"procs": procs, "busy": busy, "at": time.perf_counter()}
+
+
+def cpu_account(a: dict, b: dict) -> dict[str, float]:
+    """CPU seconds by category between two snapshots (a process born in between counts from 0)."""
+    out: dict[str, float] = {}
+    for pid, (cat, c) in b["procs"].items():
+        prev = a["procs"].get(pid)
+        d = c - (prev[1] if prev else 0.0)
+        if d > 0.005:
+            out[cat] = out.get(cat, 0.0) + d
+    out["machine busy"] = b["busy"] - a["busy"]
+    out["machine capacity"] = (os.cpu_count() or 1) * (b["at"] - a["at"])
+    return {k: round(v, 2) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
+
+
+CONTROL = """
+import sys, time
+import torch
+torch.set_num_threads(1)  # as in a Ray actor
+from synthtrace.scan import scan_paths
+files = open(sys.argv[1]).read().split("\\n")
+print("ready", flush=True)
+sys.stdin.readline()
+t = time.perf_counter()
+scan_paths(files)
+print(time.perf_counter() - t, flush=True)
+"""
+
+
+def plain_processes(files: list[str], k: int, tmp: Path) -> dict:
+    """k plain Python processes, each scanning 1/k of the files with scan_paths, started
+    together once all have imported synthtrace: what the machine gives without Ray."""
+    import subprocess
+
+    procs = []
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for i in range(k):
+        lst = tmp / f"scale_ray_control_{i}.txt"
+        lst.write_text("\n".join(files[i::k]))
+        procs.append(subprocess.Popen([sys.executable, "-c", CONTROL, str(lst), "scale_ray_control"], env=env,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+    for p in procs:
+        assert p.stdout.readline().strip() == "ready"
+    a = cpu_snapshot()
+    t0 = time.perf_counter()
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    own = [float(p.stdout.readline()) for p in procs]
+    wall = time.perf_counter() - t0
+    b = cpu_snapshot()
+    for p in procs:
+        p.wait()
+    return {"processed": len(files), "images_per_s": len(files) / wall, "wall_s": wall, "process_s": own,
+            "cpu": cpu_account(a, b)}
+
+
 def steady(done: list[tuple[float, int]]) -> float | None:
     """Images/s from the first finished shard to the last: the rate once every worker
     is up (start-up, a fixed cost per run, left out)."""
@@ -125,17 +221,26 @@ def steady(done: list[tuple[float, int]]) -> float | None:
 def timed_run(label: str, fn) -> dict:
     l0 = os.getloadavg()[0]
     c0 = time.process_time()
+    a = cpu_snapshot()
     t0 = time.perf_counter()
     res = fn()
     wall = time.perf_counter() - t0
     rec = {"run": label, "wall_s": wall, "driver_cpu_s": time.process_time() - c0,
            "load_before": l0, "load_after": os.getloadavg()[0]}
+    if "cpu" not in res:  # a Ray run takes its second snapshot as its last shard arrives, while its actors live
+        res["cpu"] = cpu_account(a, res.pop("snapshot", None) or cpu_snapshot())
     rec.update(res)
     rec.setdefault("images_per_s", rec["processed"] / wall)
     if rec.get("steady_images_per_s"):
         print(f"{'':>28}  {rec['steady_images_per_s']:7.1f} images/s once all workers were up", flush=True)
     print(f"{label:>28}: {rec['images_per_s']:7.1f} images/s  (wall {wall:6.1f} s; driver CPU {rec['driver_cpu_s']:.1f} s; "
           f"{load()})", flush=True)
+    print(f"{'':>30}CPU s by process: {rec['cpu']}", flush=True)
+    if rec.get("worker_ms_per_image"):
+        w = rec["worker_ms_per_image"]
+        print(f"{'':>30}in the scanning workers, per image: {w['wall']:.2f} ms wall, {w['cpu']:.2f} ms CPU; first shard "
+              f"done at {rec['first_shard_s']:.1f} s; one worker idle for the last {rec['tail_s']:.1f} s; shards per worker "
+              f"{rec['shards_per_worker']}", flush=True)
     return rec
 
 
@@ -147,7 +252,7 @@ def main() -> None:
     ap.add_argument("--shard-size", type=int, default=256)
     ap.add_argument("--db", default=None, help="PostgreSQL admin URL: a fresh database is created and dropped")
     ap.add_argument("--detector", default=None, help="detector bundle folder for every run (default: none, pixel forensics only)")
-    ap.add_argument("--skip", default="", help="comma-separated runs to leave out: single,local,ray1,ray2,db")
+    ap.add_argument("--skip", default="", help="comma-separated runs to leave out: single,control,local,ray1,ray2,db")
     ap.add_argument("--json", default=None, help="write every number here")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -178,15 +283,27 @@ def main() -> None:
                 return {"processed": len(results)}
             runs.append(timed_run("single process (scan_paths)", single))
 
+        if "control" not in skip:
+            runs.append(timed_run("2 plain processes (scan_paths)", lambda: plain_processes(files, 2, tmp)))
+
         def parquet_run(label, **kw):
             out = tmp / label
             peak = [0]
             done: list[tuple[float, int]] = []
 
+            shards_of: dict[str, int] = {}
+            snap: list[dict] = []
+            total = [0]
+
             def sample(summary) -> None:  # completion times, and peak resident memory of a Ray scanning worker
                 import psutil
 
-                done.append((time.perf_counter(), int(summary["n"])))
+                now = time.perf_counter()
+                done.append((now, int(summary["n"])))
+                shards_of[summary["worker"]] = shards_of.get(summary["worker"], 0) + 1
+                total[0] += int(summary["n"])
+                if total[0] == len(files):
+                    snap.append(cpu_snapshot())
 
                 for q in psutil.Process().children(recursive=True):
                     try:
@@ -196,10 +313,24 @@ def main() -> None:
                         pass
 
             def go():
+                t0 = time.perf_counter()
                 s = scan_to_parquet(files, out, args.detector, shard_size=args.shard_size, on_shard=sample, **kw)
                 n_rows = read_results(out, "scans").num_rows + read_results(out, "failures").num_rows
                 assert n_rows == len(files), (n_rows, len(files))
-                return {"images_per_s": s.images_per_second, "processed": s.processed, "setup_s": s.setup_seconds,
+                st = s.stage_seconds
+                # When each worker read its last file (the rows' own timestamps: the driver gets the
+                # summaries in batches, later than the shards end).
+                t = read_results(out, "scans").select(["worker", "scanned_at"]).to_pylist()
+                last: dict[str, float] = {}
+                for r in t:
+                    last[r["worker"]] = max(last.get(r["worker"], 0.0), r["scanned_at"].timestamp())
+                ends = sorted(last.values())
+                return {"snapshot": snap[0] if snap else None,
+                        "worker_ms_per_image": {"wall": 1000 * (st["read"] + st["scan"] + st["write"]) / s.processed,
+                                                "cpu": 1000 * st["cpu"] / s.processed},
+                        "first_shard_s": done[0][0] - t0, "tail_s": ends[-1] - ends[0] if len(ends) > 1 else 0.0,
+                        "shards_per_worker": sorted(shards_of.values()),
+                        "images_per_s": s.images_per_second, "processed": s.processed, "setup_s": s.setup_seconds,
                         "run_s": s.seconds, "workers": s.workers, "stage_s": s.stage_seconds, "rows": n_rows,
                         "parquet_bytes": sum(f.stat().st_size for f in out.rglob("*.parquet")),
                         "worker_peak_rss_mib": peak[0] / 2**20 if peak[0] else None,
@@ -251,6 +382,13 @@ def main() -> None:
     if single_r and r2:
         report["ray2_vs_2x_single"] = r2["images_per_s"] / (2 * single_r["images_per_s"])
         print(f"Ray 2 workers / (2 x single process): {report['ray2_vs_2x_single']:.2f}")
+    control = by.get("2 plain processes (scan_paths)")
+    if control and single_r:
+        report["plain_2_over_1"] = control["images_per_s"] / single_r["images_per_s"]
+        print(f"Without Ray, 2 plain processes / 1 process: {report['plain_2_over_1']:.2f}x (what the machine allows)")
+        if r2:
+            report["ray2_over_plain2"] = r2["images_per_s"] / control["images_per_s"]
+            print(f"Ray 2 workers / 2 plain processes: {report['ray2_over_plain2']:.2f}")
     report["end"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     report["uptime_end"] = load()
     report["synthtrace_version"] = synthtrace.__version__

@@ -1,5 +1,6 @@
 """The Ray engine on a local two-CPU cluster started here: the single-process
-results, a worker SIGKILLed mid-run, reruns that write nothing."""
+results, a worker SIGKILLed mid-run, a file that kills every worker scanning it,
+reruns that write nothing."""
 
 from __future__ import annotations
 
@@ -24,8 +25,28 @@ from ._data import BAD_FILES, make_images  # noqa: E402
 
 @pytest.fixture(scope="module")
 def cluster():
+    def poison_files_kill_their_worker():
+        """Every Ray worker process runs this at start: scanning a file named poison* SIGKILLs
+        the process, as a crash in a decoder would, on every attempt. (Defined here, not at
+        module level, so that it is pickled by value: the workers cannot import the tests.)"""
+        import os
+        import signal
+        from pathlib import Path
+
+        from synthtrace.scale import worker
+
+        real = worker.scan_file
+
+        def scan_file(path, *args, **kwargs):
+            if Path(path).name.startswith("poison"):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(path, *args, **kwargs)
+
+        worker.scan_file = scan_file
+
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no network in tests
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False,
+             runtime_env={"worker_process_setup_hook": poison_files_kill_their_worker})
     yield
     ray.shutdown()
 
@@ -87,3 +108,23 @@ def test_a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing(cluster, t
     before = _files(out)
     again = scan_to_parquet(images, out, engine="ray", workers=2, shard_size=2)
     assert (again.scanned, again.failed, again.skipped) == (0, 0, len(images)) and _files(out) == before
+
+
+def test_a_file_that_kills_its_worker_every_time_is_a_failure_row_and_the_run_goes_on(cluster, tiny_bench, tmp_path):
+    images = make_images(tiny_bench, tmp_path / "in", 16, bad=False)
+    poison = tmp_path / "in" / "poison.jpg"  # a good JPEG: only its name makes the worker die
+    poison.write_bytes(Path(images[0]).read_bytes())
+    out = tmp_path / "out"
+    s = scan_to_parquet(tmp_path / "in", out, engine="ray", workers=2, shard_size=4)
+    assert (s.inputs, s.scanned, s.failed, s.missing) == (len(images) + 1, len(images), 1, 0)
+    [row] = read_results(out, "failures").to_pylist()
+    assert (row["path"], row["stage"]) == (str(poison), "worker")
+    assert row["reason"].startswith("worker died while scanning this file (attempts 1, 2 of its shard")
+    assert row["sha256"] is not None
+    expected = {r.path: r.verdict.label for r in scan_paths(images)}
+    assert {r["path"]: r["verdict"] for r in read_results(out, "scans").to_pylist()} == expected
+    assert _rows_per_input(out) == {p: 1 for p in [*images, str(poison)]}
+    assert not (out / "_journal").exists()
+    before = _files(out)
+    again = scan_to_parquet(tmp_path / "in", out, engine="ray", workers=2, shard_size=4)
+    assert (again.scanned, again.failed, again.skipped) == (0, 0, len(images) + 1) and _files(out) == before

@@ -22,6 +22,7 @@ from typing import Any
 import synthtrace
 from synthtrace.errors import ConfigError
 from synthtrace.scale.inputs import expand_inputs
+from synthtrace.scale.journal import journal_dir, remove_empty, retry_limit
 from synthtrace.scale.parquet_sink import ParquetSink
 from synthtrace.scale.schema import failure_row, partition, result_key, settings_hash, utcnow
 from synthtrace.scale.worker import (
@@ -36,9 +37,6 @@ from synthtrace.tasks.scan import ScanOptions
 
 ENGINES = ("local", "ray")
 DEFAULT_SHARD_SIZE = 256
-# Attempts of one shard before the run stops: a retry after a killed worker is
-# normal; a file that kills its worker every time must not loop for ever.
-MAX_TASK_RETRIES = 3
 RAY_MISSING = ("--engine ray needs Ray, which is an optional extra. Install it with: pip install 'synthtrace[ray]' "
                "(Ray Data, pyarrow and fsspec), or use --engine local.")
 PYARROW_MISSING = ("Writing Parquet results needs pyarrow. Install it with: pip install 'synthtrace[ray]' "
@@ -63,7 +61,7 @@ class RunSummary:
     detector_id: str
     settings_hash: str
     partition: str
-    stage_seconds: dict[str, float] = field(default_factory=dict)  # summed over workers: read, scan, write
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # summed over workers: read, scan, write, cpu
 
     @property
     def processed(self) -> int:
@@ -125,8 +123,10 @@ def scan_to_parquet(
     shards = [[[p, sorted(done.get(p, ()))] for p in inputs[i:i + shard_size]] for i in range(0, len(inputs), shard_size)]
     plan = ShardPlan(out=os.fspath(out), partition=part, detector_id=det_id, settings=settings, options=options,
                      detector=os.fspath(detector) if isinstance(detector, (str, os.PathLike)) else detector,
-                     db=db, version=synthtrace.__version__, threads=1 if engine == "ray" else None)
-    totals = {k: 0.0 for k in ("scanned", "failed", "skipped", "read_s", "scan_s", "write_s")}
+                     db=db, version=synthtrace.__version__, threads=1 if engine == "ray" else None,
+                     # In this process a crash ends the run anyway; on Ray a retry must learn which file killed its worker.
+                     journal=journal_dir(os.fspath(out)) if engine == "ray" else None)
+    totals = {k: 0.0 for k in ("scanned", "failed", "skipped", "read_s", "scan_s", "write_s", "cpu_s")}
     if on_start:
         on_start(len(inputs))
 
@@ -146,7 +146,9 @@ def scan_to_parquet(
         finally:
             scanner.close()
     else:
-        n_workers, setup = _run_ray(plan, shards, address=address, workers=workers, on_shard=collect, t_start=t_start)
+        n_workers, setup = _run_ray(plan, shards, address=address, workers=workers, on_shard=collect, t_start=t_start,
+                                    retries=retry_limit(shard_size))
+        remove_empty(plan.journal)
 
     missing = _record_missing(sink, plan, inputs)
     sink.remove_partials(part)
@@ -154,7 +156,7 @@ def scan_to_parquet(
         out=os.fspath(out), engine=engine, workers=n_workers, inputs=len(inputs), scanned=int(totals["scanned"]),
         failed=int(totals["failed"]) + missing, skipped=int(totals["skipped"]), missing=missing,
         seconds=time.perf_counter() - t_start, setup_seconds=setup, detector_id=det_id, settings_hash=settings,
-        partition=part, stage_seconds={k[:-2]: totals[k] for k in ("read_s", "scan_s", "write_s")},
+        partition=part, stage_seconds={k[:-2]: totals[k] for k in ("read_s", "scan_s", "write_s", "cpu_s")},
     )
 
 
@@ -168,7 +170,7 @@ def _import_ray():
 
 
 def _run_ray(plan: ShardPlan, shards: list, *, address: str | None, workers: int | None,
-             on_shard: Callable[[dict[str, Any]], None], t_start: float) -> tuple[int, float]:
+             on_shard: Callable[[dict[str, Any]], None], t_start: float, retries: int) -> tuple[int, float]:
     ray = _import_ray()
     started = False
     if not ray.is_initialized():
@@ -193,7 +195,8 @@ def _run_ray(plan: ShardPlan, shards: list, *, address: str | None, workers: int
             ds = ds.map_batches(
                 ShardScanner, fn_constructor_kwargs={"plan": plan}, batch_size=1, batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(size=n), num_cpus=1,
-                max_restarts=-1, max_task_retries=MAX_TASK_RETRIES,
+                # The shard journal ends every shard before this many deaths (see journal.retry_limit).
+                max_restarts=-1, max_task_retries=retries,
             )
         for row in ds.iter_rows():
             on_shard({k: row[k] for k in SUMMARY_FIELDS})
@@ -212,8 +215,8 @@ def _record_missing(sink: ParquetSink, plan: ShardPlan, inputs: list[str]) -> in
     at = utcnow()
     key = result_key(None, plan.detector_id, plan.settings)
     rows = [failure_row(p, key=key, sha256=None, stage="worker",
-                        reason=f"no result after {MAX_TASK_RETRIES + 1} attempts: the worker scanning this file's shard "
-                               "died every time (out of memory, or a crash in a decoder); scan the file alone to see why",
+                        reason="no result after the run: no attempt of this file's shard wrote its rows (its worker "
+                               "died, out of memory or in a decoder); rerun to retry, or scan the file alone to see why",
                         evidence_json=None, detector_id=plan.detector_id, settings=plan.settings, version=plan.version,
                         read_s=0.0, scan_s=0.0, worker="driver", at=at) for p in missing]
     sink.write("failures", plan.partition, rows)

@@ -25,6 +25,7 @@ from synthtrace.detector import BUILTIN, BUILTIN_DIR, DetectorBundle
 from synthtrace.errors import SynthtraceError
 from synthtrace.records import ScanResult
 from synthtrace.scale.inputs import fetch_bytes
+from synthtrace.scale.journal import POISON_DEATHS, SHARD_DEATHS, UNREADABLE_DEATHS, ShardJournal
 from synthtrace.scale.parquet_sink import ParquetSink
 from synthtrace.scale.schema import (
     NO_DETECTOR,
@@ -52,6 +53,7 @@ class ShardPlan:
     db: str | None = None
     version: str = ""
     threads: int | None = 1  # torch threads per worker: one core each, workers are the parallelism
+    journal: str | None = None  # folder of the shard logs that name a file killing its worker (Ray only)
 
 
 def encode_shard(items: list[tuple[str, list[str]]]) -> str:
@@ -77,17 +79,37 @@ class ShardScanner:
         return {k: [s[k] for s in summaries] for k in SUMMARY_FIELDS}
 
     def scan_shard(self, items: list[list]) -> dict[str, Any]:
+        journal = ShardJournal(self.plan.journal, self.plan.partition, [path for path, _ in items])
+        try:
+            return self._scan_shard(items, journal)
+        finally:
+            journal.close()  # an exception (the output not writable) must not leak a descriptor per shard
+
+    def _scan_shard(self, items: list[list], journal: ShardJournal) -> dict[str, Any]:
         p = self.plan
         scans, failures, db_items = [], [], []
         skipped = 0
         t_read = t_scan = 0.0
-        for path, done_keys in items:
+        cpu0 = time.process_time()
+        past = journal.past()
+        give_up = len(past.elsewhere) >= SHARD_DEATHS
+        journal.begin()
+        for i, (path, done_keys) in enumerate(items):
             at = utcnow()
             t0 = time.perf_counter()
-            try:
-                data = fetch_bytes(path)
-            except SynthtraceError as exc:
-                data, reason = None, f"{type(exc).__name__}: {exc}"
+            died = past.died_at(i)
+            journal.file(i)
+            reason = None
+            if give_up or len(died) >= UNREADABLE_DEATHS:
+                if done_keys:  # a row is there already; without the bytes there is no new key to write
+                    skipped += 1
+                    continue
+                data, stage, reason = None, "worker", _death_reason(past, died, read=False)
+            else:
+                try:
+                    data = fetch_bytes(path)
+                except SynthtraceError as exc:
+                    data, stage, reason = None, "read", f"{type(exc).__name__}: {exc}"
             sha = hashlib.sha256(data).hexdigest() if data is not None else None
             key = result_key(sha, p.detector_id, p.settings)
             t1 = time.perf_counter()
@@ -95,10 +117,13 @@ class ShardScanner:
             if key in done_keys:
                 skipped += 1
                 continue
+            if data is not None and len(died) >= POISON_DEATHS:
+                # Read and hashed, so the row has the file's real key: a rerun skips it unless its bytes change.
+                stage, reason = "worker", _death_reason(past, died, read=True)
             common = dict(key=key, detector_id=p.detector_id, settings=p.settings, version=p.version,
                           worker=self.worker, at=at)
-            if data is None:
-                failures.append(failure_row(path, sha256=None, stage="read", reason=reason, evidence_json=None,
+            if reason is not None:
+                failures.append(failure_row(path, sha256=sha, stage=stage, reason=reason, evidence_json=None,
                                             read_s=t1 - t0, scan_s=0.0, **common))
                 failed = ScanResult(path=path, error=reason)
                 db_items.append((key, failed, EncodedResult.of(failed)))
@@ -118,13 +143,18 @@ class ShardScanner:
                                             evidence_json=enc.evidence_json, read_s=t1 - t0, scan_s=t2 - t1, **common))
             db_items.append((key, result, enc))
         t3 = time.perf_counter()
+        journal.writing()
         if self.db is not None:
             self.db.write(db_items, p.detector_id)
         files = [f for f in (self.parquet.write("failures", p.partition, failures),
                              self.parquet.write("scans", p.partition, scans)) if f]
+        journal.finish()
         return {
             "n": len(items), "scanned": len(scans), "failed": len(failures), "skipped": skipped,
             "read_s": t_read, "scan_s": t_scan, "write_s": time.perf_counter() - t3,
+            # CPU seconds of this process for the shard: against the wall seconds above, what other
+            # processes on the same cores took from this worker.
+            "cpu_s": time.process_time() - cpu0,
             "files": json.dumps(files), "worker": self.worker,
         }
 
@@ -133,7 +163,18 @@ class ShardScanner:
             self.db.close()
 
 
-SUMMARY_FIELDS = ("n", "scanned", "failed", "skipped", "read_s", "scan_s", "write_s", "files", "worker")
+def _death_reason(past, died: list[int], *, read: bool) -> str:
+    if died:
+        attempts = ", ".join(map(str, died))
+        return (f"worker died while scanning this file (attempts {attempts} of its shard; a crash in a decoder, or "
+                f"out of memory); {'it was not scanned again' if read else 'it was not read again'}. "
+                "Scan the file alone (synthtrace scan FILE) to see why")
+    attempts = ", ".join(map(str, past.elsewhere))
+    return (f"worker died {len(past.elsewhere)} times while starting or writing this file's shard (attempts "
+            f"{attempts}); its files were not scanned again. Rerun to retry them")
+
+
+SUMMARY_FIELDS = ("n", "scanned", "failed", "skipped", "read_s", "scan_s", "write_s", "cpu_s", "files", "worker")
 
 
 def _load_detector(detector: Any):
