@@ -172,7 +172,7 @@ CONTROL = """
 import sys, time
 import torch
 torch.set_num_threads(1)  # as in a Ray actor
-from synthtrace.scan import scan_paths
+from synthtrace.tasks.scan import scan_paths
 files = open(sys.argv[1]).read().split("\\n")
 print("ready", flush=True)
 sys.stdin.readline()

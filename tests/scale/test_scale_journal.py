@@ -19,7 +19,7 @@ from synthtrace.scale.journal import PastAttempts, ShardJournal, journal_dir, pa
 from synthtrace.scale.parquet_sink import ParquetSink  # noqa: E402
 from synthtrace.scale.schema import partition, result_key, settings_hash  # noqa: E402
 from synthtrace.scale.worker import ShardPlan, ShardScanner  # noqa: E402
-from synthtrace.scan import ScanOptions, scan_paths  # noqa: E402
+from synthtrace.tasks.scan import ScanOptions, scan_paths  # noqa: E402
 
 from ._data import make_images  # noqa: E402
 
