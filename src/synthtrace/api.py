@@ -19,7 +19,7 @@ from synthtrace.evaluation.evaluate import evaluate_detector
 from synthtrace.io.manifest import Manifest
 from synthtrace.progress import rate_progress
 from synthtrace.records import ScanResult
-from synthtrace.scale.run import DEFAULT_SHARD_SIZE, _import_ray, scan_to_parquet
+from synthtrace.scale.run import DEFAULT_SHARD_SIZE, ENGINES, _import_ray, scan_to_parquet
 from synthtrace.tasks.attribute import attribute, fit_attribution
 from synthtrace.tasks.discover import discover as _discover
 from synthtrace.tasks.localize import Localization, LocalizeSettings, localize
@@ -28,7 +28,6 @@ from synthtrace.training.train import train_detector
 
 Detector = DetectorBundle
 PathLike = str | os.PathLike[str]
-ENGINES = ("local", "ray")
 
 
 def scan(
