@@ -29,11 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from synthtrace.batching import shape_batches
 from synthtrace.errors import BundleError, ConfigError, InputError, NotFittedError, reject_unknown_keys
-from synthtrace.features.layers import layer_tokens
 
-__all__ = ["MultiLayerClassifier", "MultiLayerConfig", "MultiLayerHead", "score_images"]
+__all__ = ["MultiLayerClassifier", "MultiLayerConfig", "MultiLayerHead"]
 
 
 @dataclass(frozen=True)
@@ -205,17 +203,3 @@ def _as_tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
     if t.ndim != 4:
         raise InputError(f"expected (N, L, T, D) layer tokens; got shape {tuple(t.shape)}")
     return t.float()
-
-
-def score_images(bundle: Any, images: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
-    """Raw scores of a ``multilayer`` bundle for decoded uint8 RGB images."""
-
-    if not len(images):
-        return np.zeros(0, np.float32)
-    bb = bundle.feature_backbone()
-    pixels = [bb.preprocess(im) for im in images]
-    scores = np.zeros(len(pixels), dtype=np.float64)
-    for chunk in shape_batches((px.shape for px in pixels), batch_size):
-        P, A = layer_tokens(bb, torch.from_numpy(np.stack([pixels[i] for i in chunk])))
-        scores[list(chunk)] = bundle.model.decision_function(P, A)
-    return scores
