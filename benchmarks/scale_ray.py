@@ -244,6 +244,46 @@ def timed_run(label: str, fn) -> dict:
     return rec
 
 
+RATIO_TEXT = [
+    ("ray_2_over_1", "Ray 2 workers / 1 worker", " (target >= 1.8)"),
+    ("ray_2_over_1_steady", "  once all workers were up", ""),
+    ("ray_overhead", "Ray overhead, 1 - (Ray 1 worker / single process)", " (target <= 0.15)"),
+    ("ray_overhead_steady", "  once the worker was up", ""),
+    ("ray2_vs_2x_single", "Ray 2 workers / (2 x single process)", ""),
+    ("plain_2_over_1", "Without Ray, 2 plain processes / 1 process (what the machine allows)", ""),
+    ("ray2_over_plain2", "Ray 2 workers / 2 plain processes", ""),
+]
+
+
+def ratios(by: dict[str, dict]) -> dict[str, float]:
+    """The issue's ratios between the runs of one round."""
+    out: dict[str, float] = {}
+    single_r, control, r1, r2 = (by.get(k) for k in ("single", "control", "ray1", "ray2"))
+    if r1 and r2:
+        out["ray_2_over_1"] = r2["images_per_s"] / r1["images_per_s"]
+        if r1.get("steady_images_per_s") and r2.get("steady_images_per_s"):
+            out["ray_2_over_1_steady"] = r2["steady_images_per_s"] / r1["steady_images_per_s"]
+    if single_r and r1:
+        out["ray_overhead"] = 1 - r1["images_per_s"] / single_r["images_per_s"]
+        if r1.get("steady_images_per_s"):
+            out["ray_overhead_steady"] = 1 - r1["steady_images_per_s"] / single_r["images_per_s"]
+    if single_r and r2:
+        out["ray2_vs_2x_single"] = r2["images_per_s"] / (2 * single_r["images_per_s"])
+    if control and single_r:
+        out["plain_2_over_1"] = control["images_per_s"] / single_r["images_per_s"]
+        if r2:
+            out["ray2_over_plain2"] = r2["images_per_s"] / control["images_per_s"]
+    return out
+
+
+def median_ratios(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """Each ratio's median over the rounds that have it."""
+    import statistics
+
+    keys = {k for r in rounds for k in r}
+    return {k: statistics.median(r[k] for r in rounds if k in r) for k in keys}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", action="append", required=True, help="a `synthtrace bench build` folder (repeatable)")
@@ -253,6 +293,8 @@ def main() -> None:
     ap.add_argument("--db", default=None, help="PostgreSQL admin URL: a fresh database is created and dropped")
     ap.add_argument("--detector", default=None, help="detector bundle folder for every run (default: none, pixel forensics only)")
     ap.add_argument("--skip", default="", help="comma-separated runs to leave out: single,control,local,ray1,ray2,db")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="rounds of the runs, interleaved; the ratios are the median of the rounds' ratios")
     ap.add_argument("--json", default=None, help="write every number here")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -276,15 +318,12 @@ def main() -> None:
     runs = []
     tmp = Path(tempfile.mkdtemp(prefix="scale_ray_"))
     results = []
+    rounds = []
     try:
-        if "single" not in skip:
-            def single():
-                results.extend(scan_paths(files, args.detector))
-                return {"processed": len(results)}
-            runs.append(timed_run("single process (scan_paths)", single))
-
-        if "control" not in skip:
-            runs.append(timed_run("2 plain processes (scan_paths)", lambda: plain_processes(files, 2, tmp)))
+        def single():
+            results.clear()
+            results.extend(scan_paths(files, args.detector))
+            return {"processed": len(results)}
 
         def parquet_run(label, **kw):
             out = tmp / label
@@ -339,23 +378,39 @@ def main() -> None:
             shutil.rmtree(out, ignore_errors=True)
             return rec
 
-        if "local" not in skip:
-            runs.append(parquet_run("local engine -> Parquet", engine="local"))
-        if not {"ray1", "ray2"} <= skip:
+        ray_runs = not {"ray1", "ray2"} <= skip
+        if ray_runs:
             import ray
 
             ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
-            try:
-                # Ray Data starts its own helper actors on a cluster's first dataset; a long-lived
-                # cluster has them already, so a small warm-up run (not measured) starts them.
-                t0 = time.perf_counter()
-                scan_to_parquet(files[:8], tmp / "warm-up", engine="ray", workers=1, shard_size=4)
-                report["ray_warm_up_s"] = time.perf_counter() - t0
+            # Ray Data starts its own helper actors on a cluster's first dataset; a long-lived
+            # cluster has them already, so a small warm-up run (not measured) starts them.
+            t0 = time.perf_counter()
+            scan_to_parquet(files[:8], tmp / "warm-up", engine="ray", workers=1, shard_size=4)
+            report["ray_warm_up_s"] = time.perf_counter() - t0
+        try:
+            # Rounds interleave the runs, so a drift in this VM's speed hits every kind of run
+            # alike; each round's ratios compare runs minutes apart, not a whole benchmark apart.
+            for rnd in range(args.repeat):
+                if args.repeat > 1:
+                    print(f"-- round {rnd + 1} of {args.repeat}", flush=True)
+                this: dict[str, dict] = {}
+                if "single" not in skip:
+                    this["single"] = timed_run("single process (scan_paths)", single)
+                if "control" not in skip:
+                    this["control"] = timed_run("2 plain processes (scan_paths)", lambda: plain_processes(files, 2, tmp))
+                if "local" not in skip:
+                    this["local"] = parquet_run("local engine -> Parquet", engine="local")
                 if "ray1" not in skip:
-                    runs.append(parquet_run("ray 1 worker -> Parquet", engine="ray", workers=1))
+                    this["ray1"] = parquet_run("ray 1 worker -> Parquet", engine="ray", workers=1)
                 if "ray2" not in skip:
-                    runs.append(parquet_run("ray 2 workers -> Parquet", engine="ray", workers=2))
-            finally:
+                    this["ray2"] = parquet_run("ray 2 workers -> Parquet", engine="ray", workers=2)
+                for rec in this.values():
+                    rec["round"] = rnd + 1
+                runs.extend(this.values())
+                rounds.append(ratios(this))
+        finally:
+            if ray_runs:
                 ray.shutdown()
         if args.db and "db" not in skip:
             if not results:
@@ -364,31 +419,15 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report["runs"] = runs
-    by = {r["run"]: r for r in runs}
-    single_r = by.get("single process (scan_paths)")
-    r1, r2 = by.get("ray 1 worker -> Parquet"), by.get("ray 2 workers -> Parquet")
-    if r1 and r2:
-        report["ray_2_over_1"] = r2["images_per_s"] / r1["images_per_s"]
-        print(f"Ray 2 workers / 1 worker: {report['ray_2_over_1']:.2f}x (target >= 1.8)")
-        if r1.get("steady_images_per_s") and r2.get("steady_images_per_s"):
-            report["ray_2_over_1_steady"] = r2["steady_images_per_s"] / r1["steady_images_per_s"]
-            print(f"  once all workers were up: {report['ray_2_over_1_steady']:.2f}x")
-    if single_r and r1:
-        report["ray_overhead"] = 1 - r1["images_per_s"] / single_r["images_per_s"]
-        print(f"Ray overhead, 1 worker vs single process: {100 * report['ray_overhead']:.1f} % (target <= 15 %)")
-        if r1.get("steady_images_per_s"):
-            report["ray_overhead_steady"] = 1 - r1["steady_images_per_s"] / single_r["images_per_s"]
-            print(f"  once the worker was up: {100 * report['ray_overhead_steady']:.1f} %")
-    if single_r and r2:
-        report["ray2_vs_2x_single"] = r2["images_per_s"] / (2 * single_r["images_per_s"])
-        print(f"Ray 2 workers / (2 x single process): {report['ray2_vs_2x_single']:.2f}")
-    control = by.get("2 plain processes (scan_paths)")
-    if control and single_r:
-        report["plain_2_over_1"] = control["images_per_s"] / single_r["images_per_s"]
-        print(f"Without Ray, 2 plain processes / 1 process: {report['plain_2_over_1']:.2f}x (what the machine allows)")
-        if r2:
-            report["ray2_over_plain2"] = r2["images_per_s"] / control["images_per_s"]
-            print(f"Ray 2 workers / 2 plain processes: {report['ray2_over_plain2']:.2f}")
+    report["rounds"] = rounds
+    for i, r in enumerate(rounds, 1):
+        print(f"round {i}: " + "; ".join(f"{k} {v:.3f}" for k, v in r.items()))
+    report.update(median_ratios(rounds))
+    for key, text, target in RATIO_TEXT:
+        if key in report:
+            vals = [r[key] for r in rounds if key in r]
+            spread = f" (rounds: {', '.join(f'{v:.3f}' for v in vals)})" if len(vals) > 1 else ""
+            print(f"{text}: {report[key]:.3f}{target}{spread}")
     report["end"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     report["uptime_end"] = load()
     report["synthtrace_version"] = synthtrace.__version__
