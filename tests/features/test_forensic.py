@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from synthtrace.errors import InputError
-from synthtrace.features.forensic import FEATURE_NAMES, MAX_SIDE, forensic_features, forensic_matrix
+from synthtrace.features.forensic import FEATURE_NAMES, MAX_SIDE, cooccurrences, forensic_features, forensic_matrix
 
 
 def _noise(side=128, seed=0):
@@ -59,3 +59,47 @@ def test_bad_inputs_say_what_is_wrong():
         forensic_features(_noise(32))
     with pytest.raises(InputError, match="shape"):
         forensic_features(np.zeros((64, 64, 5), np.uint8))
+
+
+def _cooc_by_loops(x, order, q, t=2):
+    """Reference: every triple of neighbouring differences counted one by one, each triple's
+    class named by the smallest of itself, its negation and their reversals."""
+    counts = {}
+    for axis in (1, 0):
+        d = np.diff(x.astype(np.float64), n=order, axis=axis)
+        if axis == 0:
+            d = d.T
+        v = np.clip(np.rint(d / q), -t, t).astype(int)
+        for row in v:
+            for j in range(len(row) - 2):
+                a = tuple(row[j:j + 3])
+                rep = min(a, tuple(-e for e in a), a[::-1], tuple(-e for e in a[::-1]))
+                counts[rep] = counts.get(rep, 0) + 1
+    total = sum(counts.values())
+    return {k: c / total for k, c in counts.items()}
+
+
+@pytest.mark.parametrize("order,q", [(1, 1.0), (2, 2.0)])
+def test_cooccurrences_match_counting_by_hand(order, q):
+    x = np.random.default_rng(3).normal(0, 2.0, (11, 9)).round().astype(np.float32) + 100
+    shares = cooccurrences(x, order)
+    ref = _cooc_by_loops(x, order, q)
+    assert shares.sum() == pytest.approx(1.0)
+    # one share per class that occurs, equal to the counted share; the classes that never occur get 0
+    assert sorted(np.round(shares[shares > 0], 12)) == sorted(np.round(list(ref.values()), 12))
+    assert np.count_nonzero(shares) == len(ref)
+
+
+def test_cooccurrences_of_a_ramp():
+    # Along rows a slope of 1 gives first-order triples (1, 1, 1); along columns nothing changes: (0, 0, 0).
+    x = np.tile(np.arange(40, dtype=np.float32), (40, 1))
+    first, second = cooccurrences(x, 1), cooccurrences(x, 2)
+    assert sorted(first[first > 0]) == pytest.approx([0.5, 0.5])
+    assert sorted(second[second > 0]) == pytest.approx([1.0])  # second differences vanish both ways
+
+
+def test_cooccurrences_ignore_mirroring_negation_and_transposition():
+    x = np.random.default_rng(4).integers(0, 256, (64, 48)).astype(np.float32)
+    ref = cooccurrences(x, 1)
+    for y in (x[:, ::-1], x[::-1], 255 - x, x.T):
+        np.testing.assert_allclose(cooccurrences(y, 1), ref, atol=1e-12)

@@ -12,7 +12,12 @@ image's own residual energy wherever it can be, so that sharp-versus-soft conten
 - the residual's autocorrelation at lags 1-4 and 8;
 - the residual's level, tails and how its level follows brightness (camera noise
   grows with the signal; a decoder's texture need not);
-- the share of clipped pixels.
+- the share of clipped pixels;
+- co-occurrences of the residual (SPAM, from steganalysis): how often three
+  neighbouring first- and second-order differences, rounded and truncated, take each
+  pattern of values. A camera's sensor noise and demosaicing and a decoder's
+  up-sampling leave different dependencies between neighbours; on the real-world dev
+  set this group adds more than the rest together (docs/real-world.md).
 
 Luminance only: chroma is rewritten by JPEG's 4:2:0 subsampling, so chroma traces
 would measure the file's compression history rather than its origin.
@@ -30,7 +35,7 @@ from scipy import ndimage as ndi
 
 from synthtrace.errors import InputError
 
-__all__ = ["FEATURE_NAMES", "MAX_SIDE", "MIN_SIDE", "forensic_features", "forensic_matrix"]
+__all__ = ["FEATURE_NAMES", "MAX_SIDE", "MIN_SIDE", "cooccurrences", "forensic_features", "forensic_matrix"]
 
 MAX_SIDE = 512
 MIN_SIDE = 64
@@ -39,6 +44,25 @@ _LAGS = (1, 2, 3, 4, 8)
 _RADIAL_BINS = 16
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _KERNEL = np.array([[-1, 2, -1], [2, -4, 2], [-1, 2, -1]], np.float32) / 4
+_COOC_T = 2  # differences are truncated to -T..T after rounding
+_COOC_Q = {1: 1.0, 2: 2.0}  # rounding step of the first- and second-order differences
+
+
+def _cooc_classes(t: int) -> np.ndarray:
+    """Class of each of the (2t+1)^3 value triples: a triple, its negation and its reversal
+    are one class (an image and its mirror or negative have the same statistics)."""
+    n = 2 * t + 1
+    classes: dict[tuple[int, ...], int] = {}
+    out = np.zeros(n ** 3, np.intp)
+    for i in range(n ** 3):
+        v = (i // (n * n) - t, i // n % n - t, i % n - t)
+        rep = min(v, tuple(-a for a in v), v[::-1], tuple(-a for a in v[::-1]))
+        out[i] = classes.setdefault(rep, len(classes))
+    return out
+
+
+_COOC_CLASS = _cooc_classes(_COOC_T)
+_N_COOC = int(_COOC_CLASS.max()) + 1
 
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"resample_x{k}" for k in _FACTORS),
@@ -47,6 +71,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     *(f"autocorr_{lag}_{axis}" for lag in _LAGS for axis in ("x", "y")),
     "residual_level", "residual_kurtosis", "residual_flat_share",
     "noise_level_slope", "noise_level_spread", "clipped_share",
+    *(f"cooc{order}_{c:02d}" for order in _COOC_Q for c in range(_N_COOC)),
 )
 
 
@@ -93,6 +118,28 @@ def _peak(log_half: np.ndarray, w: int, iy: int, ix: int) -> float:
     return float(log_half[iy % h, ix] - np.median(log_half[ys, xs]))
 
 
+def _triples(t: np.ndarray, axis: int) -> np.ndarray:
+    """Histogram (length n^3) of three consecutive values along ``axis`` of t (values 0..n-1)."""
+    n = 2 * _COOC_T + 1
+    if axis == 1:
+        idx = (t[:, :-2] * n + t[:, 1:-1]) * n + t[:, 2:]
+    else:
+        idx = (t[:-2] * n + t[1:-1]) * n + t[2:]
+    return np.bincount(idx.ravel(), minlength=n ** 3)
+
+
+def cooccurrences(x: np.ndarray, order: int) -> np.ndarray:
+    """Shares of the classes of three neighbouring ``order``-th differences of x (rounded by
+    ``_COOC_Q[order]``, truncated at +/-``_COOC_T``), rows and columns pooled: length ``_N_COOC``."""
+    hist = np.zeros((2 * _COOC_T + 1) ** 3)
+    for axis in (1, 0):
+        d = np.diff(x, n=order, axis=axis)
+        t = (np.clip(np.rint(d / _COOC_Q[order]), -_COOC_T, _COOC_T) + _COOC_T).astype(np.intp)
+        hist += _triples(t, axis)
+    shares = np.bincount(_COOC_CLASS, weights=hist, minlength=_N_COOC)
+    return shares / max(shares.sum(), 1.0)
+
+
 def forensic_features(rgb: np.ndarray) -> np.ndarray:
     """The ``FEATURE_NAMES`` vector (float32) of one decoded image (uint8 or float in 0..255)."""
     x = _luminance(_centre_crop(np.asarray(rgb)))
@@ -134,6 +181,8 @@ def forensic_features(rgb: np.ndarray) -> np.ndarray:
     slope = float(np.polyfit(np.arange(8)[ok], levels[ok], 1)[0]) if ok.sum() >= 3 else 0.0
     spread = float(np.nanstd(levels)) if ok.sum() > 1 else 0.0
     f += [slope, spread, float(np.mean((x < 2) | (x > 253)))]
+    for order in _COOC_Q:
+        f += list(cooccurrences(x, order))
     return np.nan_to_num(np.asarray(f, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
 

@@ -33,7 +33,7 @@ from synthtrace.io.manifest import Manifest, read_manifest
 from synthtrace.io.perturbations import AugmentConfig
 from synthtrace.metrics.detection import roc_auc
 from synthtrace.progress import progress_bar
-from synthtrace.training.forensic import HistoryMatching, manifest_views
+from synthtrace.training.forensic import HistoryMatching, capped, manifest_views
 
 HEADS = ("cnn-small", "linear_probe", "multilayer", "forensic")  # the trainers are at the end of the file
 
@@ -176,7 +176,8 @@ class _Fitted:
 
 def _fit_forensic(job: _Job) -> _Fitted:
     whole = job.manifest.where(mask_path="")
-    with progress_bar(len(whole), "forensic features of history-matched views", enabled=job.progress) as advance:
+    # the bar counts the images that get views: generated images beyond the family cap get none
+    with progress_bar(len(capped(whole, job.history.max_per_family)), "forensic features of history-matched views", enabled=job.progress) as advance:
         views = manifest_views(whole, job.history, cache_dir=job.cache_dir, on_done=advance)
     for msg in views.skipped:
         job.log(f"skipped: {msg}")
