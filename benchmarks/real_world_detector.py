@@ -18,7 +18,8 @@ Printed per condition: ROC AUC, TPR at 5 % FPR and the camera false-positive rat
 (calibrated probability >= 0.5) of the detector, per dev family; the same for the
 periodic-peak score; leave-one-family-out (the head retrained without every training
 image of the held-out family, from any source); and the trap statistics' AUC on the
-same images (JPEG blockiness, pixel mean and standard deviation, high-pass energy).
+same images (JPEG blockiness, pixel mean and standard deviation, high-pass energy), and
+the detector's AUC once log high-pass energy is regressed out of its score.
 ``--verdict`` also scans the dev files with ``scan_file`` (fused score AUC, calls
 right, cameras called likely generated); ``--validation-out`` writes the bundle's
 validation block measured here.
@@ -38,6 +39,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from scipy import ndimage as ndi
+from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from synthtrace.detector import BUILTIN_DIR, DetectorBundle
@@ -162,6 +164,13 @@ def main(argv: list[str] | None = None) -> int:
         s = det.model.decision_function(X) if det.kind == "forensic" else det.score_images(images)
         probs[cond] = det.calibration.probability(s)
         res["detector"] = summary(y, s, fam, probs[cond])
+        # The high-pass energy trap: the detector's score with log high-pass energy regressed out
+        # (least squares over all dev images, no labels), and the rank correlation of the two.
+        energy = np.log(-trap_statistics(images, paths)["high-pass energy (negated)"])
+        A = np.c_[energy, np.ones_like(energy)]
+        res["detector"]["auc_energy_regressed_out"] = round(float(roc_auc_score(
+            y, s - A @ np.linalg.lstsq(A, s, rcond=None)[0])), 3)
+        res["detector"]["spearman_with_energy"] = round(float(spearmanr(s, energy)[0]), 3)
         peak = []
         for im, p in zip(images, paths or [None] * len(images)):
             ev = analyze_pixels(im, path=p)
@@ -184,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         d = res["detector"]
         print(f"\n[{cond}] detector AUC {d['auc']:.3f}, TPR@5%FPR {d['tpr_at_5pct_fpr']:.3f}, cameras p>=0.5 "
               f"{d['camera_fpr_at_p0.5']:.3f}; per family {d['per_family']}")
+        print(f"[{cond}] detector with high-pass energy regressed out: AUC {d['auc_energy_regressed_out']:.3f} "
+              f"(Spearman with energy {d['spearman_with_energy']:+.3f})")
         print(f"[{cond}] periodic-peak AUC {res['periodic_peak']['auc']:.3f}, TPR@5%FPR {res['periodic_peak']['tpr_at_5pct_fpr']:.3f}")
         print(f"[{cond}] leave-one-family-out: " + ", ".join(f"{k} {v['auc']:.3f}" for k, v in lofo.items())
               + f"; mean {res['leave_one_family_out_mean_auc']:.3f}")
