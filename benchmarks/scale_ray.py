@@ -272,9 +272,8 @@ def ratios(by: dict[str, dict]) -> dict[str, float]:
         out["ray2_vs_2x_single"] = r2["images_per_s"] / (2 * single_r["images_per_s"])
     if control and plain1:
         out["plain_2_over_1"] = control["images_per_s"] / plain1["images_per_s"]
-    if control:
-        if r2:
-            out["ray2_over_plain2"] = r2["images_per_s"] / control["images_per_s"]
+    if control and r2:
+        out["ray2_over_plain2"] = r2["images_per_s"] / control["images_per_s"]
     return out
 
 

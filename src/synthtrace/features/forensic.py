@@ -16,8 +16,8 @@ image's own residual energy wherever it can be, so that sharp-versus-soft conten
 - co-occurrences of the residual (SPAM, from steganalysis): how often three
   neighbouring first- and second-order differences, rounded and truncated, take each
   pattern of values. A camera's sensor noise and demosaicing and a decoder's
-  up-sampling leave different dependencies between neighbours; on the real-world dev
-  set this group adds more than the rest together (docs/real-world.md).
+  up-sampling leave different dependencies between neighbours (what the group adds on
+  real images: docs/real-world.md).
 
 Luminance only: chroma is rewritten by JPEG's 4:2:0 subsampling, so chroma traces
 would measure the file's compression history rather than its origin.

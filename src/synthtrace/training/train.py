@@ -177,7 +177,8 @@ class _Fitted:
 def _fit_forensic(job: _Job) -> _Fitted:
     whole = job.manifest.where(mask_path="")
     # the bar counts the images that get views: generated images beyond the family cap get none
-    with progress_bar(len(capped(whole, job.history.max_per_family)), "forensic features of history-matched views", enabled=job.progress) as advance:
+    n_images = len(capped(whole, job.history.max_per_family))
+    with progress_bar(n_images, "forensic features of history-matched views", enabled=job.progress) as advance:
         views = manifest_views(whole, job.history, cache_dir=job.cache_dir, on_done=advance)
     for msg in views.skipped:
         job.log(f"skipped: {msg}")
