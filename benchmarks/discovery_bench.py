@@ -115,6 +115,26 @@ def postprocessed_fakes(bench: str, fakes, splits=("test",)) -> np.ndarray:
     return np.array([touched.get(r.path, False) for r in fakes])
 
 
+def parse_grid(text: str) -> list[dict]:
+    """Every combination of a grid such as ``"a=1,2;b=true"``: [{"a": 1, "b": True}, {"a": 2, "b": True}]."""
+    def parse(v: str):
+        low = v.strip().lower()
+        if low in ("true", "false"):
+            return low == "true"
+        if low == "none":
+            return None
+        for type_ in (int, float):
+            try:
+                return type_(v)
+            except ValueError:
+                pass
+        return v.strip()
+
+    pairs = [kv.split("=", 1) for kv in text.split(";") if kv.strip()]
+    keys, values = [k.strip() for k, _ in pairs], [[parse(v) for v in vs.split(",")] for _, vs in pairs]
+    return [dict(zip(keys, combo)) for combo in itertools.product(*values)] or [{}]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", required=True)
@@ -303,23 +323,6 @@ def main() -> None:
                 fh.write("path,label,source\n" + "".join(f"{m.path_of(r)},fake,{r.source}\n"
                                                          for r, keep in zip(fakes, rows) if keep))
         print(f"wrote {out_dir}/known.csv, val_half.csv, test_half.csv")
-    def parse(v: str):
-        low = v.strip().lower()
-        if low in ("true", "false"):
-            return low == "true"
-        if low == "none":
-            return None
-        for type_ in (int, float):
-            try:
-                return type_(v)
-            except ValueError:
-                pass
-        return v
-
-    def parse_grid(text: str) -> tuple[list[str], list[list]]:
-        pairs = [kv.split("=") for kv in text.split(";") if kv]
-        return [k for k, _ in pairs], [[parse(v) for v in vs.split(",")] for _, vs in pairs]
-
     base_params = dict(n_iterations=args.iterations, epochs_first=30, epochs_later=30, n_hashes=2048)
     seeds = list(range(args.seed, args.seed + max(1, args.seeds)))
 
@@ -336,11 +339,10 @@ def main() -> None:
     def choose(features_for, grid: str) -> dict:
         """The grid on the val half; ``features_for(half, seed)`` gives the features of a run."""
         best = None
-        names, values = parse_grid(grid)
-        if all(len(v) == 1 for v in values):  # nothing to choose: no val runs (nor self-training on the val half)
-            return {n: v[0] for n, v in zip(names, values)}
-        for combo in itertools.product(*values):
-            params = dict(zip(names, combo))
+        combos = parse_grid(grid)
+        if len(combos) == 1:  # nothing to choose: no val runs (nor self-training on the val half)
+            return combos[0]
+        for params in combos:
             runs = [run(features_for(0, sd), halves[0], sd, **params) for sd in seeds]
             pur, nmi = np.mean([r[1]["purity"] for r in runs]), np.mean([r[1]["nmi"] for r in runs])
             n_found = min(len(r[2]) for r in runs)

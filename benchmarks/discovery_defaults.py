@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
 import json
 import sys
 import time
@@ -39,6 +38,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from discovery_bench import parse_grid  # the same grid syntax as discovery_bench.py
 
 RULE_KEYS = ("k_per_sqrt", "tau_per_sqrt")
 
@@ -88,25 +88,6 @@ def features(work: Path, seed: int) -> dict[str, np.ndarray]:
          "scene": np.array([r.scene_id or r.path for r in disc]), "stamp": np.int64(stamp)}
     np.savez(cache, **z)
     return z
-
-
-def parse_grid(text: str) -> list[dict]:
-    def parse(v: str):
-        low = v.strip().lower()
-        if low in ("true", "false"):
-            return low == "true"
-        if low == "none":
-            return None
-        for type_ in (int, float):
-            try:
-                return type_(v)
-            except ValueError:
-                pass
-        return v.strip()
-
-    pairs = [kv.split("=", 1) for kv in text.split(";") if kv.strip()]
-    keys, values = [k.strip() for k, _ in pairs], [[parse(v) for v in vs.split(",")] for _, vs in pairs]
-    return [dict(zip(keys, combo)) for combo in itertools.product(*values)] or [{}]
 
 
 def run_one(z: dict, size: str, over: dict, consensus: int | None, save: Path | None = None) -> dict:
