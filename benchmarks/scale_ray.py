@@ -48,6 +48,7 @@ import hashlib
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -279,8 +280,6 @@ def ratios(by: dict[str, dict]) -> dict[str, float]:
 
 def median_ratios(rounds: list[dict[str, float]]) -> dict[str, float]:
     """Each ratio's median over the rounds that have it."""
-    import statistics
-
     keys = {k for r in rounds for k in r}
     return {k: statistics.median(r[k] for r in rounds if k in r) for k in keys}
 
