@@ -294,7 +294,7 @@ def main() -> None:
     ap.add_argument("--detector", default=None, help="detector bundle folder for every run (default: none, pixel forensics only)")
     ap.add_argument("--skip", default="", help="comma-separated runs to leave out: single,control,local,ray1,ray2,db")
     ap.add_argument("--repeat", type=int, default=1,
-                    help="rounds of the runs, interleaved; the ratios are the median of the rounds' ratios")
+                    help="rounds of the runs, interleaved, every other one in reverse order; the ratios are the median of the rounds' ratios")
     ap.add_argument("--json", default=None, help="write every number here")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -389,23 +389,22 @@ def main() -> None:
             scan_to_parquet(files[:8], tmp / "warm-up", engine="ray", workers=1, shard_size=4)
             report["ray_warm_up_s"] = time.perf_counter() - t0
         try:
+            plan = [(key, fn) for key, skip_as, fn in (
+                ("single", "single", lambda: timed_run("single process (scan_paths)", single)),
+                ("plain1", "control", lambda: timed_run("1 plain process (scan_paths)", lambda: plain_processes(files, 1, tmp))),
+                ("control", "control", lambda: timed_run("2 plain processes (scan_paths)", lambda: plain_processes(files, 2, tmp))),
+                ("local", "local", lambda: parquet_run("local engine -> Parquet", engine="local")),
+                ("ray1", "ray1", lambda: parquet_run("ray 1 worker -> Parquet", engine="ray", workers=1)),
+                ("ray2", "ray2", lambda: parquet_run("ray 2 workers -> Parquet", engine="ray", workers=2)),
+            ) if skip_as not in skip]
             # Rounds interleave the runs, so a drift in this VM's speed hits every kind of run
             # alike; each round's ratios compare runs minutes apart, not a whole benchmark apart.
+            # Every other round runs them in reverse: a machine that slows (or speeds up) under
+            # sustained load then favours no run for its place in the order.
             for rnd in range(args.repeat):
                 if args.repeat > 1:
                     print(f"-- round {rnd + 1} of {args.repeat}", flush=True)
-                this: dict[str, dict] = {}
-                if "single" not in skip:
-                    this["single"] = timed_run("single process (scan_paths)", single)
-                if "control" not in skip:
-                    this["plain1"] = timed_run("1 plain process (scan_paths)", lambda: plain_processes(files, 1, tmp))
-                    this["control"] = timed_run("2 plain processes (scan_paths)", lambda: plain_processes(files, 2, tmp))
-                if "local" not in skip:
-                    this["local"] = parquet_run("local engine -> Parquet", engine="local")
-                if "ray1" not in skip:
-                    this["ray1"] = parquet_run("ray 1 worker -> Parquet", engine="ray", workers=1)
-                if "ray2" not in skip:
-                    this["ray2"] = parquet_run("ray 2 workers -> Parquet", engine="ray", workers=2)
+                this: dict[str, dict] = {key: fn() for key, fn in (plan if rnd % 2 == 0 else plan[::-1])}
                 for rec in this.values():
                     rec["round"] = rnd + 1
                 runs.extend(this.values())

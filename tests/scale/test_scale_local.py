@@ -17,6 +17,7 @@ from synthtrace.errors import ConfigError, InputError  # noqa: E402
 from synthtrace.scale import SCHEMA_VERSION, read_results, scan_to_parquet  # noqa: E402
 from synthtrace.scale.inputs import expand_inputs  # noqa: E402
 from synthtrace.scale.parquet_sink import ParquetSink  # noqa: E402
+from synthtrace.scale.run import cut_shards  # noqa: E402
 from synthtrace.scale.schema import partition, result_from_row, result_key, settings_hash  # noqa: E402
 from synthtrace.scale.worker import ShardPlan, ShardScanner, detector_id  # noqa: E402
 from synthtrace.tasks.scan import ScanOptions, scan_paths  # noqa: E402
@@ -52,6 +53,22 @@ def test_inputs_from_a_folder_a_manifest_a_list_and_a_url(tiny_bench, tmp_path):
         expand_inputs(tmp_path / "nopath.csv")
     with pytest.raises(InputError, match="no such file"):
         expand_inputs(tmp_path / "missing")
+
+
+def test_shards_shrink_at_the_end_of_a_run_on_several_workers():
+    # 20 inputs, shards of 4, 2 workers: each shard takes a quarter of what is left, at most 4.
+    assert cut_shards(20, 4, 2) == [(0, 4), (4, 8), (8, 11), (11, 14), (14, 16), (16, 17), (17, 18), (18, 19), (19, 20)]
+    assert cut_shards(10, 4, 1) == [(0, 4), (4, 8), (8, 10)]  # one worker waits for nobody
+    assert cut_shards(0, 4, 2) == []
+    for n, size, workers in [(20000, 256, 2), (1000, 256, 8), (7, 3, 4)]:
+        bounds = cut_shards(n, size, workers)
+        assert [a for a, _ in bounds[1:]] == [b for _, b in bounds[:-1]] and bounds[0][0] == 0 and bounds[-1][1] == n
+        sizes = [b - a for a, b in bounds]
+        assert max(sizes) <= size and sizes == sorted(sizes, reverse=True)
+        assert min(sizes[:-1]) >= max(1, size // 8)
+        if len(set(sizes)) > 1:  # when a worker takes the last full shard, the others have that much left each
+            last_full = max(i for i, k in enumerate(sizes) if k == sizes[0])
+            assert sum(sizes[last_full + 1:]) >= (workers - 1) * sizes[last_full]
 
 
 def test_key_depends_on_content_detector_and_settings():

@@ -1,7 +1,8 @@
 """Run a scan into an output folder, in-process or on Ray, resumably.
 
 The driver lists the inputs, reads which (path, key) pairs the output already
-holds, and cuts the sorted list into shards of ``shard_size`` paths. Each shard is
+holds, and cuts the sorted list into shards of ``shard_size`` paths (smaller ones
+at the end of a run on several workers, see ``cut_shards``). Each shard is
 one Ray Data block handled by one ``map_batches`` call of a ``ShardScanner`` actor
 (or, for ``engine="local"``, by the same class in this process). Ray restarts a
 killed actor and retries its shard; the shard's files have the same names on every
@@ -120,7 +121,7 @@ def scan_to_parquet(
     inputs = expand_inputs(paths, recursive=recursive)
     sink = ParquetSink(out)
     done = sink.done_index(part)
-    shards = [[[p, sorted(done.get(p, ()))] for p in inputs[i:i + shard_size]] for i in range(0, len(inputs), shard_size)]
+    items = [[p, sorted(done.get(p, ()))] for p in inputs]
     plan = ShardPlan(out=os.fspath(out), partition=part, detector_id=det_id, settings=settings, options=options,
                      detector=os.fspath(detector) if isinstance(detector, (str, os.PathLike)) else detector,
                      db=db, version=synthtrace.__version__, threads=1 if engine == "ray" else None,
@@ -141,13 +142,13 @@ def scan_to_parquet(
         setup = time.perf_counter() - t_start
         scanner = ShardScanner(plan)
         try:
-            for shard in shards:
-                collect(scanner.scan_shard(shard))
+            for a, b in cut_shards(len(items), shard_size, 1):
+                collect(scanner.scan_shard(items[a:b]))
         finally:
             scanner.close()
     else:
-        n_workers, setup = _run_ray(plan, shards, address=address, workers=workers, on_shard=collect, t_start=t_start,
-                                    retries=retry_limit(shard_size))
+        n_workers, setup = _run_ray(plan, items, shard_size, address=address, workers=workers, on_shard=collect,
+                                    t_start=t_start, retries=retry_limit(shard_size))
         remove_empty(plan.journal)
 
     missing = _record_missing(sink, plan, inputs)
@@ -160,6 +161,24 @@ def scan_to_parquet(
     )
 
 
+def cut_shards(n: int, size: int, workers: int) -> list[tuple[int, int]]:
+    """The [start, end) index ranges of the shards of ``n`` inputs for ``workers`` workers.
+
+    Shards hold ``size`` inputs, except near the end of a run on several workers: a
+    run ends when its last shard does, and a worker that takes a full shard as the
+    others run out of work leaves them idle for up to that shard's time. There each
+    shard takes a 1/(2 x workers) share of the inputs left (guided self-scheduling),
+    down to ``size // 8``, so the workers finish within a small shard of each other.
+    """
+    smallest = size if workers <= 1 else max(1, size // 8)
+    bounds, start = [], 0
+    while start < n:
+        k = min(size, max(smallest, -(-(n - start) // (2 * workers))))
+        bounds.append((start, min(n, start + k)))
+        start += k
+    return bounds
+
+
 def _import_ray():
     try:
         import ray  # optional extra 'ray'
@@ -169,7 +188,7 @@ def _import_ray():
     return ray
 
 
-def _run_ray(plan: ShardPlan, shards: list, *, address: str | None, workers: int | None,
+def _run_ray(plan: ShardPlan, items: list, shard_size: int, *, address: str | None, workers: int | None,
              on_shard: Callable[[dict[str, Any]], None], t_start: float, retries: int) -> tuple[int, float]:
     ray = _import_ray()
     started = False
@@ -184,8 +203,9 @@ def _run_ray(plan: ShardPlan, shards: list, *, address: str | None, workers: int
         ctx.print_on_execution_start = False
         n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         setup = time.perf_counter() - t_start
-        if not shards:
+        if not items:
             return n, setup
+        shards = [items[a:b] for a, b in cut_shards(len(items), shard_size, n)]
         # One block per shard: a retry re-runs exactly that shard, with the same files.
         ds = ray.data.from_items([{"items": encode_shard(s)} for s in shards], override_num_blocks=len(shards))
         with warnings.catch_warnings():
