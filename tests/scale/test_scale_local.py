@@ -304,6 +304,20 @@ def test_import_synthtrace_stays_light():
     assert out.split("\n")[:2] == ["[]", "[] True"]
 
 
+def test_a_worker_without_a_detector_never_loads_torch(images, tmp_path):
+    import subprocess
+
+    # An actor imports the worker and scans; without a detector torch and scikit-learn
+    # (and scipy.stats) stay unloaded, so each actor starts seconds sooner.
+    heavy = ("torch", "sklearn", "scipy.stats")
+    code = (f"import sys; from synthtrace.scale.worker import ShardPlan, ShardScanner; "
+            f"s = ShardScanner(ShardPlan(out={str(tmp_path / 'out')!r}, partition='p', detector_id='none', settings='s')); "
+            f"r = s.scan_shard([[{images[0]!r}, []]]); "
+            f"print(r['scanned'], sorted(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "1 []"
+
+
 def test_result_json_is_strict_json():
     import numpy as np
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from synthtrace.detector import BUILTIN, BUILTIN_DIR, DetectorBundle
+import numpy as np
+
 from synthtrace.errors import SynthtraceError
 from synthtrace.records import ScanResult
 from synthtrace.scale.inputs import fetch_bytes
@@ -38,6 +38,9 @@ from synthtrace.scale.schema import (
 )
 from synthtrace.scale.store_sink import StoreSink
 from synthtrace.tasks.scan import ScanOptions, scan_file
+
+if TYPE_CHECKING:
+    from synthtrace.detector import DetectorBundle
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,11 @@ def encode_shard(items: list[tuple[str, list[str]]]) -> str:
 class ShardScanner:
     def __init__(self, plan: ShardPlan) -> None:
         self.plan = plan
-        if plan.threads:
-            torch.set_num_threads(plan.threads)
         self.detector = _load_detector(plan.detector)
+        if plan.threads and self.detector is not None:  # without a detector torch is not even imported
+            import torch
+
+            torch.set_num_threads(plan.threads)
         self.parquet = ParquetSink(plan.out)
         self.db = None
         if plan.db:
@@ -179,8 +184,10 @@ SUMMARY_FIELDS = ("n", "scanned", "failed", "skipped", "read_s", "scan_s", "writ
 
 def _load_detector(detector: Any):
     """The bundle (with its attribution head, if any), loaded once per actor as ``scan_paths`` loads it."""
-    if detector is None or isinstance(detector, DetectorBundle):
+    if not isinstance(detector, (str, os.PathLike)):  # None or a loaded bundle
         return detector
+    from synthtrace.detector import DetectorBundle
+
     return DetectorBundle.from_pretrained(detector)
 
 
@@ -194,7 +201,7 @@ def detector_id(detector: Any) -> str:
         return NO_DETECTOR
 
     h = hashlib.sha256()
-    if isinstance(detector, DetectorBundle):
+    if not isinstance(detector, (str, os.PathLike)):  # a loaded bundle
         h.update(json.dumps(detector.config(), sort_keys=True, default=str).encode())
         state = detector.model.state_dict() if detector.model is not None else {}
         for k in sorted(state):
@@ -221,6 +228,8 @@ def normalize_detector(detector: Any) -> Any:
 
 def bundle_dir(detector: str | os.PathLike[str]) -> Path:
     """The folder a detector name stands for: ``"builtin"`` is the bundle shipped in the package."""
+    from synthtrace.detector import BUILTIN, BUILTIN_DIR
+
     return BUILTIN_DIR if os.fspath(detector) == BUILTIN else Path(detector)
 
 

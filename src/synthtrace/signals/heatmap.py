@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from scipy import ndimage as ndi
-from scipy.stats import rankdata
 
 from synthtrace.signals.residual import to_luminance, wiener_denoise
 
@@ -252,6 +251,8 @@ def normalize_map(score: np.ndarray, method: str = "none") -> np.ndarray:
         lo, hi = float(s.min()), float(s.max())
         return ((s - lo) / (hi - lo) if hi > lo else np.zeros_like(s)).astype(np.float32)
     if method == "rank":
+        from scipy.stats import rankdata  # scipy.stats takes most of a second to import; only ranks need it
+
         return ((rankdata(s.ravel(), method="average") - 1) / max(s.size - 1, 1)).reshape(s.shape).astype(np.float32)
     raise ValueError(f"normalize: expected none, minmax or rank, got {method!r}")
 

@@ -6,11 +6,12 @@ failure is a result row with the reason, so the caller decides the exit code.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from synthtrace.detector import DetectorBundle, RunOptions
 from synthtrace.errors import InputError, SynthtraceError
 from synthtrace.io.images import (DEFAULT_MAX_PIXELS, SkippedFile, list_image_files, load_image_bytes,
                                    read_file_bytes)
@@ -19,6 +20,11 @@ from synthtrace.records import Evidence, ScanResult
 from synthtrace.signals import analyze_pixels
 from synthtrace.signals.heatmap import localization_summary
 from synthtrace.verdict import decide, detection_evidence, validation_reliability
+
+if TYPE_CHECKING:
+    # torch and scikit-learn load with a detector only: a scan without one (a Ray worker
+    # among them) starts seconds sooner.
+    from synthtrace.detector import DetectorBundle, RunOptions
 
 # Reliability given to a detector when the JPEG history could not be read.
 DEFAULT_DETECTOR_RELIABILITY = 0.5
@@ -45,7 +51,7 @@ def scan_paths(
     *,
     recursive: bool = True,
     on_result: Callable[[ScanResult], None] | None = None,
-    run: RunOptions = RunOptions(),
+    run: RunOptions | None = None,
     include_skipped: bool = False,
 ) -> list[ScanResult]:
     """One ScanResult per file (directories expanded), in path order.
@@ -58,10 +64,13 @@ def scan_paths(
     adds ``extras["attribution"]``.
 
     ``on_result`` is called as each file finishes (for progress and streaming output).
-    ``run``: the CPU fast path when ``detector`` is a folder (see ``RunOptions``).
+    ``run``: the CPU fast path when ``detector`` is a folder (see ``RunOptions``; default float32).
     """
-    det = (detector if isinstance(detector, DetectorBundle) or detector is None
-           else DetectorBundle.from_pretrained(detector, run=run))
+    det = detector
+    if isinstance(detector, (str, os.PathLike)):
+        from synthtrace.detector import DetectorBundle, RunOptions
+
+        det = DetectorBundle.from_pretrained(detector, run=run or RunOptions())
     results = []
     listing = list_image_files(paths, recursive=recursive)
     for path in listing.images:
