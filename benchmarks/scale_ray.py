@@ -389,11 +389,13 @@ def main() -> None:
             scan_to_parquet(files[:8], tmp / "warm-up", engine="ray", workers=1, shard_size=4)
             report["ray_warm_up_s"] = time.perf_counter() - t0
         try:
+            # Each ratio's two runs are neighbours: single process and Ray 1 worker, Ray 1 and 2
+            # workers, 1 and 2 plain processes.
             plan = [(key, fn) for key, skip_as, fn in (
-                ("single", "single", lambda: timed_run("single process (scan_paths)", single)),
                 ("plain1", "control", lambda: timed_run("1 plain process (scan_paths)", lambda: plain_processes(files, 1, tmp))),
                 ("control", "control", lambda: timed_run("2 plain processes (scan_paths)", lambda: plain_processes(files, 2, tmp))),
                 ("local", "local", lambda: parquet_run("local engine -> Parquet", engine="local")),
+                ("single", "single", lambda: timed_run("single process (scan_paths)", single)),
                 ("ray1", "ray1", lambda: parquet_run("ray 1 worker -> Parquet", engine="ray", workers=1)),
                 ("ray2", "ray2", lambda: parquet_run("ray 2 workers -> Parquet", engine="ray", workers=2)),
             ) if skip_as not in skip]
