@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         res["detector"] = summary(y, s, fam, probs[cond])
         # The high-pass energy trap: the detector's score with log high-pass energy regressed out
         # (least squares over all dev images, no labels), and the rank correlation of the two.
-        energy = np.log(-trap_statistics(images, paths)["high-pass energy (negated)"])
+        traps = trap_statistics(images, paths)
+        energy = np.log(-traps["high-pass energy (negated)"])
         A = np.c_[energy, np.ones_like(energy)]
         res["detector"]["auc_energy_regressed_out"] = round(float(roc_auc_score(
             y, s - A @ np.linalg.lstsq(A, s, rcond=None)[0])), 3)
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                           "n_fake": int((fam == held).sum()), "dropped_views": int((~keep & (split_tr == "train")).sum())}
         res["leave_one_family_out"] = lofo
         res["leave_one_family_out_mean_auc"] = round(float(np.mean([v["auc"] for v in lofo.values()])), 3)
-        res["trap_statistics_auc"] = {k: round(float(roc_auc_score(y, v)), 3) for k, v in trap_statistics(images, paths).items()}
+        res["trap_statistics_auc"] = {k: round(float(roc_auc_score(y, v)), 3) for k, v in traps.items()}
         report[cond] = res
         d = res["detector"]
         print(f"\n[{cond}] detector AUC {d['auc']:.3f}, TPR@5%FPR {d['tpr_at_5pct_fpr']:.3f}, cameras p>=0.5 "
